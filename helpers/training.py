@@ -1,0 +1,377 @@
+"""Gradients, compiled training steps and the minibatch training loop.
+
+The pattern is Theano's, unchanged in PyTensor: build a symbolic scalar cost,
+let :func:`pytensor.grad` derive its gradient with respect to a list of
+shared variables, and compile one function whose ``updates`` move each
+parameter a step down that gradient every time it is called.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from numbers import Real
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from pytensor.compile.sharedvalue import SharedVariable
+
+from helpers.data import check_unit_range
+from helpers.model import AutoEncoder, describe_cost
+
+__all__ = [
+    "DivergenceError",
+    "History",
+    "compile_cost",
+    "compile_gradient",
+    "compile_train_step",
+    "fit",
+    "minibatch_slices",
+    "sgd_updates",
+    "train",
+]
+
+log = logging.getLogger(__name__)
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a NaN or infinite cost."""
+
+    def __init__(self, epoch: int, batch: int, cost: float):
+        self.epoch, self.batch, self.cost = epoch, batch, cost
+        super().__init__(
+            f"the cost became {cost} in epoch {epoch}, minibatch {batch}; training "
+            "diverged. Lower the learning rate (for example by a factor of 10) or "
+            "check the data for extreme values"
+        )
+
+
+def _learning_rate(learning_rate):
+    """Validate a learning rate and return it as a symbolic scalar."""
+    if isinstance(learning_rate, Real | np.number):
+        value = float(learning_rate)
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(
+                f"learning rate must be a positive finite number, got {learning_rate}"
+            )
+        return pt.constant(value)
+    if isinstance(learning_rate, SharedVariable | pt.TensorVariable):
+        if learning_rate.ndim != 0:
+            raise ValueError(
+                f"learning rate must be a scalar, got {learning_rate.ndim} dimensions"
+            )
+        return learning_rate
+    raise TypeError(
+        "learning rate must be a number or a scalar (shared) variable, got "
+        f"{type(learning_rate).__name__}"
+    )
+
+
+def sgd_updates(cost, params: Sequence, learning_rate=0.1) -> list[tuple]:
+    """Plain stochastic gradient descent updates for any scalar cost.
+
+    Parameters
+    ----------
+    cost : TensorVariable, scalar
+    params : sequence of SharedVariable
+        The parameters to train; ``pytensor.grad`` differentiates ``cost``
+        with respect to each.
+    learning_rate : float, numpy scalar, or scalar (shared) variable
+        A shared variable lets a caller change the rate between calls.
+        Whatever its dtype, each update is cast to its parameter's dtype, so
+        a float64 rate never turns float32 parameters into float64 ones.
+
+    Returns
+    -------
+    list of (SharedVariable, TensorVariable)
+        ``(p, p - learning_rate * d cost / d p)`` for each parameter, ready
+        for ``pytensor.function(..., updates=...)``.
+
+    Examples
+    --------
+    >>> w = pytensor.shared(np.float32(3.0), name="w")
+    >>> step = pytensor.function([], w**2, updates=sgd_updates(w**2, [w], 0.25))
+    >>> float(step()), float(w.get_value())  # cost before the step, w after
+    (9.0, 1.5)
+    """
+    lr = _learning_rate(learning_rate)
+    grads = pytensor.grad(cost, list(params))
+    return [
+        (p, pt.cast(p - pt.cast(lr, p.dtype) * g, p.dtype))
+        for p, g in zip(params, grads, strict=True)
+    ]
+
+
+def compile_train_step(inputs, cost, params, learning_rate=0.1, *, mode=None):
+    """Compile one SGD step: returns the cost, then updates ``params``.
+
+    Parameters
+    ----------
+    inputs : list of TensorVariable
+        The function's arguments (for the auto-encoder, the minibatch ``x``).
+    cost : TensorVariable, scalar
+    params : sequence of SharedVariable
+    learning_rate : float or scalar variable
+        See :func:`sgd_updates`.
+    mode : str or pytensor Mode, optional
+        PyTensor compile mode; ``None`` uses PyTensor's default (Numba).
+
+    Returns
+    -------
+    pytensor.compile.function.types.Function
+        Called with a minibatch, it returns the cost computed with the
+        parameters as they were before the step.
+    """
+    return pytensor.function(
+        inputs, cost, updates=sgd_updates(cost, params, learning_rate), mode=mode
+    )
+
+
+def compile_cost(inputs, cost, *, mode=None):
+    """Compile ``cost`` as a function of ``inputs``, with no updates."""
+    return pytensor.function(inputs, cost, mode=mode)
+
+
+def compile_gradient(inputs, cost, params, *, mode=None):
+    """Compile the gradients of ``cost`` with respect to each of ``params``.
+
+    Returns a function of ``inputs`` giving one array per parameter, each
+    with that parameter's shape.
+    """
+    return pytensor.function(inputs, pytensor.grad(cost, list(params)), mode=mode)
+
+
+def minibatch_slices(n_examples: int, batch_size: int) -> list[slice]:
+    """Cut ``n_examples`` rows into consecutive minibatches, keeping the rest.
+
+    Every row lands in exactly one minibatch; the last one is smaller when
+    ``batch_size`` does not divide ``n_examples``, and a set smaller than one
+    batch gives a single short minibatch.
+
+    Examples
+    --------
+    >>> [(s.start, s.stop) for s in minibatch_slices(10, 4)]
+    [(0, 4), (4, 8), (8, 10)]
+    >>> [(s.start, s.stop) for s in minibatch_slices(3, 20)]
+    [(0, 3)]
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    return [
+        slice(start, min(start + batch_size, n_examples))
+        for start in range(0, n_examples, batch_size)
+    ]
+
+
+def evaluate(cost_fn: Callable, X: np.ndarray, batch_size: int = 1000) -> float:
+    """Mean of a per-row-averaged cost over all of ``X``, in chunks.
+
+    Each chunk's cost is weighted by its number of rows, so the result is
+    the same as one call on the whole set, without its memory.
+    """
+    total = 0.0
+    for s in minibatch_slices(X.shape[0], batch_size):
+        total += float(cost_fn(X[s])) * (s.stop - s.start)
+    return total / X.shape[0]
+
+
+@dataclass
+class History:
+    """What :func:`train` measured, one entry per epoch.
+
+    Attributes
+    ----------
+    train_cost : list of float
+        Mean minibatch cost over the rows seen in the epoch, each computed
+        before that minibatch's update (as the classic tutorials report it).
+    valid_cost : list of float
+        Cost on the validation set after the epoch, or empty without one.
+    seconds : list of float
+        Wall-clock time of each epoch's training (validation excluded).
+    cost_label : str
+        What the numbers are, e.g. "cross-entropy per example (...)".
+    """
+
+    train_cost: list[float] = field(default_factory=list)
+    valid_cost: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    cost_label: str = ""
+
+    @property
+    def n_epochs(self) -> int:
+        return len(self.train_cost)
+
+
+def train(
+    step: Callable,
+    X: np.ndarray,
+    *,
+    n_epochs: int = 15,
+    batch_size: int = 20,
+    seed: int = 0,
+    valid_cost: Callable | None = None,
+    X_valid: np.ndarray | None = None,
+    progress: bool = True,
+    on_epoch: Callable | None = None,
+    history: History | None = None,
+) -> History:
+    """Run minibatch training: shuffle, step through every row, record costs.
+
+    Parameters
+    ----------
+    step : callable
+        A compiled training step (:func:`compile_train_step`) taking one
+        minibatch of rows of ``X`` and returning its cost.
+    X : numpy.ndarray, shape (n_examples, n_features)
+        Training rows, already in the dtype ``step`` expects.
+    n_epochs, batch_size : int
+    seed : int
+        Seeds the row order; each epoch draws a fresh permutation from one
+        generator, so the same seed replays the same sequence.
+    valid_cost : callable, optional
+        A compiled cost function evaluated on ``X_valid`` after each epoch.
+    X_valid : numpy.ndarray, optional
+    progress : bool
+        Show a ``tqdm`` progress bar over each epoch's minibatches.
+    on_epoch : callable, optional
+        Called as ``on_epoch(epoch, history)`` after each epoch (epochs count
+        from 1), for example to print a line.
+    history : History, optional
+        Append to this history instead of starting a new one.
+
+    Returns
+    -------
+    History
+
+    Raises
+    ------
+    DivergenceError
+        When a minibatch cost is NaN or infinite.
+    """
+    from tqdm import tqdm
+
+    history = History() if history is None else history
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    slices = minibatch_slices(n, batch_size)
+    for epoch in range(1, n_epochs + 1):
+        order = rng.permutation(n)
+        total = 0.0
+        start = time.perf_counter()
+        bar = tqdm(
+            slices,
+            desc=f"epoch {epoch}/{n_epochs}",
+            unit="batch",
+            leave=False,
+            disable=not progress,
+        )
+        for batch, s in enumerate(bar, start=1):
+            cost = float(step(X[order[s]]))
+            if not math.isfinite(cost):
+                bar.close()
+                raise DivergenceError(epoch, batch, cost)
+            total += cost * (s.stop - s.start)
+        bar.close()
+        history.seconds.append(time.perf_counter() - start)
+        history.train_cost.append(total / n)
+        if valid_cost is not None and X_valid is not None and len(X_valid):
+            history.valid_cost.append(evaluate(valid_cost, X_valid))
+        log.info(
+            "epoch %d: train %.4f%s",
+            epoch,
+            history.train_cost[-1],
+            f", valid {history.valid_cost[-1]:.4f}" if history.valid_cost else "",
+        )
+        if on_epoch is not None:
+            on_epoch(epoch, history)
+    return history
+
+
+def fit(
+    model: AutoEncoder,
+    X_train: np.ndarray,
+    X_valid: np.ndarray | None = None,
+    *,
+    learning_rate=0.1,
+    batch_size: int = 20,
+    n_epochs: int = 15,
+    seed: int = 0,
+    cost: str = "cross_entropy",
+    convention: str = "per_example",
+    progress: bool = True,
+    on_epoch: Callable | None = None,
+    mode=None,
+) -> History:
+    """Train an :class:`~helpers.model.AutoEncoder` on rows of data.
+
+    Builds the cost graph, derives the gradient, compiles the training step
+    and a validation cost, and runs :func:`train`. Data of any numeric dtype
+    (bool, uint8, int, float) is checked to lie in [0, 1] and cast once to
+    the model's dtype before the first step.
+
+    Parameters
+    ----------
+    model : AutoEncoder
+        Trained in place: its shared variables hold the result.
+    X_train : array-like, shape (n_examples, n_visible)
+    X_valid : array-like, shape (n_valid, n_visible), optional
+    learning_rate : float, numpy scalar or scalar shared variable
+    batch_size, n_epochs, seed : int
+    cost : {"cross_entropy", "squared_error"}
+    convention : {"per_example", "per_element"}
+        How the cost is reduced; every recorded number uses it, and
+        ``History.cost_label`` says which.
+    progress : bool
+    on_epoch : callable, optional
+    mode : str or Mode, optional
+        PyTensor compile mode.
+
+    Returns
+    -------
+    History
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((30, 6)) < 0.3          # bool data, cast once
+    >>> ae = AutoEncoder(6, 4, seed=0)
+    >>> h = fit(ae, X, n_epochs=20, batch_size=4, progress=False)
+    >>> h.train_cost[-1] < h.train_cost[0]
+    True
+    """
+    X_train = check_unit_range(X_train, model.dtype, "training data")
+    if X_train.shape[1] != model.n_visible:
+        raise ValueError(
+            f"training data has {X_train.shape[1]} columns but the model has "
+            f"{model.n_visible} visible units"
+        )
+    if X_valid is not None:
+        X_valid = check_unit_range(X_valid, model.dtype, "validation data")
+        if X_valid.shape[0] == 0:
+            X_valid = None
+        elif X_valid.shape[1] != model.n_visible:
+            raise ValueError(
+                f"validation data has {X_valid.shape[1]} columns but the model has "
+                f"{model.n_visible} visible units"
+            )
+    x = model.input()
+    graph = model.cost(x, cost=cost, convention=convention)
+    step = compile_train_step([x], graph, model.params, learning_rate, mode=mode)
+    valid_fn = compile_cost([x], graph, mode=mode) if X_valid is not None else None
+    history = History(cost_label=describe_cost(cost, convention, model.n_visible))
+    return train(
+        step,
+        X_train,
+        n_epochs=n_epochs,
+        batch_size=batch_size,
+        seed=seed,
+        valid_cost=valid_fn,
+        X_valid=X_valid,
+        progress=progress,
+        on_epoch=on_epoch,
+        history=history,
+    )

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test lint format clean
+.PHONY: run test notebooks lab format clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0] + ". Run make PYTHON=python3.12 (or another 3.11+ interpreter).")'
@@ -30,7 +30,19 @@ run: $(RUN_STAMP)
 test: $(DEV_STAMP)
 	$(PY) -m ruff check helpers tests notebooks
 	$(PY) -m ruff format --check helpers tests notebooks
-	$(PY) -m pytest helpers tests $(PYTEST_ARGS)
+	$(PY) -m pytest helpers tests notebooks $(NBVAL) $(PYTEST_ARGS)
+
+# nbval in strict mode: every stored output must match a fresh run.
+NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300
+
+# Re-execute every notebook in place, top to bottom (after changing a helper).
+notebooks: $(DEV_STAMP)
+	cd notebooks && ../$(PY) -m jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.record_timing=False *.ipynb
+
+# Open the notebooks in JupyterLab.
+lab: $(DEV_STAMP)
+	$(VENV)/bin/jupyter lab notebooks
 
 format: $(DEV_STAMP)
 	$(PY) -m ruff check --fix helpers tests notebooks

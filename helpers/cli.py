@@ -218,6 +218,7 @@ def run_train(args: argparse.Namespace, out=sys.stdout) -> int:
         f"data: {dataset.name}, {X.shape[0]} examples of {n_visible} inputs, "
         f"{X.mean():.1%} ones" + (" (binarized)" if args.binarize else "")
     )
+    del X  # the split holds the rows now; free the full copy
     say(f"      {len(X_train)} for training, {len(X_valid)} for validation")
     model = AutoEncoder(n_visible, args.hidden, seed=args.seed, dtype=args.dtype)
     say(

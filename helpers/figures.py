@@ -21,8 +21,8 @@ def _pyplot():
     return plt
 
 
-def _finish(fig, path: str | os.PathLike | None):
-    fig.tight_layout()
+def _finish(fig, path: str | os.PathLike | None, *, bottom: float = 0.0):
+    fig.tight_layout(rect=(0.0, bottom, 1.0, 1.0))
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=100)
@@ -94,12 +94,16 @@ def plot_loss(history, path=None, *, title: str | None = None):
     if history.valid_cost:
         ax.plot(epochs, history.valid_cost, marker="s", label="validation")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(history.cost_label or "cost", wrap=True)
-    ax.yaxis.label.set_fontsize(8)
+    # "cross-entropy per example (summed over ...)": the axis gets the name,
+    # the caption below the plot the rest.
+    name, _, detail = (history.cost_label or "cost").partition(" (")
+    ax.set_ylabel(name)
+    if detail:
+        fig.text(0.5, 0.01, f"({detail}", ha="center", fontsize=8)
     ax.legend()
     ax.grid(alpha=0.3)
     ax.set_title(title or "Learning curve")
-    return _finish(fig, path)
+    return _finish(fig, path, bottom=0.04 if detail else 0.0)
 
 
 def plot_filters(

@@ -26,6 +26,8 @@ from helpers.model import AutoEncoder, describe_cost
 __all__ = [
     "DivergenceError",
     "History",
+    "LoopState",
+    "TrainingInterrupted",
     "compile_cost",
     "compile_gradient",
     "compile_train_step",
@@ -47,6 +49,64 @@ class DivergenceError(FloatingPointError):
             f"the cost became {cost} in epoch {epoch}, minibatch {batch}; training "
             "diverged. Lower the learning rate (for example by a factor of 10) or "
             "check the data for extreme values"
+        )
+
+
+@dataclass
+class LoopState:
+    """Where the training loop stands, enough to continue it exactly.
+
+    Attributes
+    ----------
+    epochs_done : int
+        Epochs completed.
+    batches_done : int
+        Minibatches completed of the epoch after those (0 at an epoch's end).
+    partial_total : float
+        Row-weighted cost sum over those minibatches.
+    rng_state : dict
+        The shuffling generator's ``bit_generator.state`` at the start of the
+        epoch in progress (before its permutation was drawn). Plain JSON.
+    """
+
+    epochs_done: int
+    batches_done: int
+    partial_total: float
+    rng_state: dict
+
+    def to_json(self) -> dict:
+        return {
+            "epochs_done": self.epochs_done,
+            "batches_done": self.batches_done,
+            "partial_total": self.partial_total,
+            "rng_state": self.rng_state,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict) -> LoopState:
+        return cls(
+            epochs_done=int(doc["epochs_done"]),
+            batches_done=int(doc["batches_done"]),
+            partial_total=float(doc["partial_total"]),
+            rng_state=dict(doc["rng_state"]),
+        )
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on request between two minibatches.
+
+    Attributes
+    ----------
+    state : LoopState
+        Where to continue from; the parameters hold the updates of every
+        completed minibatch.
+    """
+
+    def __init__(self, state: LoopState):
+        self.state = state
+        super().__init__(
+            f"training stopped after minibatch {state.batches_done} of epoch "
+            f"{state.epochs_done + 1}"
         )
 
 
@@ -218,6 +278,9 @@ def train(
     progress: bool = True,
     on_epoch: Callable | None = None,
     history: History | None = None,
+    resume: LoopState | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_checkpoint: Callable[[LoopState, History], None] | None = None,
 ) -> History:
     """Run minibatch training: shuffle, step through every row, record costs.
 
@@ -242,6 +305,18 @@ def train(
         from 1), for example to print a line.
     history : History, optional
         Append to this history instead of starting a new one.
+    resume : LoopState, optional
+        Continue from a saved state (with ``history`` and the parameters
+        saved alongside it): the remaining minibatches of an interrupted
+        epoch run in the order they would have, so the result is the same,
+        bit for bit, as a run that was never stopped.
+    should_stop : callable, optional
+        Checked after every minibatch; when it returns true, training stops
+        and :class:`TrainingInterrupted` is raised with the state to resume
+        from (a signal handler can set the flag it reads).
+    on_checkpoint : callable, optional
+        Called as ``on_checkpoint(state, history)`` at the end of every
+        epoch, after ``on_epoch``, to save what a resume needs.
 
     Returns
     -------
@@ -251,16 +326,23 @@ def train(
     ------
     DivergenceError
         When a minibatch cost is NaN or infinite.
+    TrainingInterrupted
+        When ``should_stop`` asked to stop.
     """
     from tqdm import tqdm
 
     history = History() if history is None else history
     rng = np.random.default_rng(seed)
+    first_epoch, skip, total = 1, 0, 0.0
+    if resume is not None:
+        rng.bit_generator.state = resume.rng_state
+        first_epoch = resume.epochs_done + 1
+        skip, total = resume.batches_done, resume.partial_total
     n = X.shape[0]
     slices = minibatch_slices(n, batch_size)
-    for epoch in range(1, n_epochs + 1):
+    for epoch in range(first_epoch, n_epochs + 1):
+        rng_state = rng.bit_generator.state
         order = rng.permutation(n)
-        total = 0.0
         start = time.perf_counter()
         bar = tqdm(
             slices,
@@ -268,13 +350,18 @@ def train(
             unit="batch",
             leave=False,
             disable=not progress,
+            initial=skip,
         )
-        for batch, s in enumerate(bar, start=1):
+        for batch, s in enumerate(slices[skip:], start=skip + 1):
             cost = float(step(X[order[s]]))
             if not math.isfinite(cost):
                 bar.close()
                 raise DivergenceError(epoch, batch, cost)
             total += cost * (s.stop - s.start)
+            bar.update()
+            if should_stop is not None and should_stop() and batch < len(slices):
+                bar.close()
+                raise TrainingInterrupted(LoopState(epoch - 1, batch, total, rng_state))
         bar.close()
         history.seconds.append(time.perf_counter() - start)
         history.train_cost.append(total / n)
@@ -286,8 +373,13 @@ def train(
             history.train_cost[-1],
             f", valid {history.valid_cost[-1]:.4f}" if history.valid_cost else "",
         )
+        skip, total = 0, 0.0
         if on_epoch is not None:
             on_epoch(epoch, history)
+        if on_checkpoint is not None:
+            on_checkpoint(LoopState(epoch, 0, 0.0, rng.bit_generator.state), history)
+        if should_stop is not None and should_stop() and epoch < n_epochs:
+            raise TrainingInterrupted(LoopState(epoch, 0, 0.0, rng.bit_generator.state))
     return history
 
 
@@ -305,6 +397,10 @@ def fit(
     progress: bool = True,
     on_epoch: Callable | None = None,
     mode=None,
+    history: History | None = None,
+    resume: LoopState | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_checkpoint: Callable[[LoopState, History], None] | None = None,
 ) -> History:
     """Train an :class:`~helpers.model.AutoEncoder` on rows of data.
 
@@ -329,6 +425,9 @@ def fit(
     on_epoch : callable, optional
     mode : str or Mode, optional
         PyTensor compile mode.
+    history, resume, should_stop, on_checkpoint
+        Passed to :func:`train`: continue a saved run, stop on request, save
+        a checkpoint after every epoch.
 
     Returns
     -------
@@ -349,11 +448,11 @@ def fit(
             f"training data has {X_train.shape[1]} columns but the model has "
             f"{model.n_visible} visible units"
         )
+    if X_valid is not None and np.shape(X_valid)[:1] == (0,):
+        X_valid = None  # an empty validation set means none
     if X_valid is not None:
         X_valid = check_unit_range(X_valid, model.dtype, "validation data")
-        if X_valid.shape[0] == 0:
-            X_valid = None
-        elif X_valid.shape[1] != model.n_visible:
+        if X_valid.shape[1] != model.n_visible:
             raise ValueError(
                 f"validation data has {X_valid.shape[1]} columns but the model has "
                 f"{model.n_visible} visible units"
@@ -362,7 +461,9 @@ def fit(
     graph = model.cost(x, cost=cost, convention=convention)
     step = compile_train_step([x], graph, model.params, learning_rate, mode=mode)
     valid_fn = compile_cost([x], graph, mode=mode) if X_valid is not None else None
-    history = History(cost_label=describe_cost(cost, convention, model.n_visible))
+    if history is None:
+        history = History()
+    history.cost_label = describe_cost(cost, convention, model.n_visible)
     return train(
         step,
         X_train,
@@ -374,4 +475,7 @@ def fit(
         progress=progress,
         on_epoch=on_epoch,
         history=history,
+        resume=resume,
+        should_stop=should_stop,
+        on_checkpoint=on_checkpoint,
     )

@@ -9,11 +9,13 @@ figures into one folder.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import logging
 import math
 import platform
+import signal
 import sys
 import time
 from pathlib import Path
@@ -152,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="PyTensor compile mode, e.g. NUMBA (the default), FAST_RUN (C), JAX",
     )
     t.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue an interrupted run from its checkpoint.json, with the "
+        "settings recorded there (give --epochs to train longer)",
+    )
+    t.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -191,19 +199,101 @@ def _versions() -> dict[str, str]:
     }
 
 
-def run_train(args: argparse.Namespace, out=sys.stdout) -> int:
+@contextlib.contextmanager
+def _writing(path: Path, what: str):
+    """Report a failed write (full disk, size limit) with the file it was for."""
+    try:
+        yield
+    except OSError as exc:
+        raise ModelFileError(
+            f"{path}: could not write the {what} ({exc.strerror or exc}); an earlier "
+            f"{what} there, if any, is intact, since files are written to a "
+            "temporary name first and then renamed"
+        ) from exc
+
+
+class _StopRequest:
+    """Turns SIGINT and SIGTERM into a request to stop between minibatches."""
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+    def _handle(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C stops at once
+        self.signum = signum
+
+    def __enter__(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def _apply_resume(args: argparse.Namespace, defaults: argparse.Namespace):
+    """Load ``args.resume`` and take the run's settings from it."""
+    from helpers.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(args.resume)
+    for key, recorded in ckpt.settings.items():
+        given, default = getattr(args, key), getattr(defaults, key)
+        if key == "epochs":
+            args.epochs = recorded if given == default else given
+            continue
+        if given != default and given != recorded:
+            option = (
+                "--no-binarize" if key == "binarize" else "--" + key.replace("_", "-")
+            )
+            raise ModelFileError(
+                f"{ckpt.path}: {option} {given} conflicts with the checkpoint's "
+                f"{recorded!r}; leave it out to resume with the recorded settings"
+            )
+        setattr(args, key, recorded)
+    if args.out == defaults.out:
+        args.out = str(ckpt.path.parent)
+    if ckpt.state.epochs_done >= args.epochs:
+        raise ModelFileError(
+            f"{ckpt.path}: the checkpoint already holds all {args.epochs} epochs; "
+            "pass a larger --epochs to train longer"
+        )
+    return ckpt
+
+
+def run_train(
+    args: argparse.Namespace, defaults: argparse.Namespace, out=sys.stdout
+) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
     from helpers import figures
+    from helpers.checkpoint import (
+        SETTINGS,
+        check_free_space,
+        estimate_file_bytes,
+        save_checkpoint,
+    )
     from helpers.model import AutoEncoder
-    from helpers.portable import save_model
-    from helpers.training import fit
+    from helpers.portable import _atomic_write_text, save_model
+    from helpers.training import (
+        DivergenceError,
+        History,
+        TrainingInterrupted,
+        fit,
+        minibatch_slices,
+    )
 
     def say(text: str = "") -> None:
         out.write(text + "\n")
         out.flush()
 
+    ckpt = _apply_resume(args, defaults) if args.resume else None
     out_dir = Path(args.out)
     _writable_folder(out_dir)
     dataset = data_module.load_dataset(args.data, key=args.npz_key)
@@ -220,7 +310,27 @@ def run_train(args: argparse.Namespace, out=sys.stdout) -> int:
     )
     del X  # the split holds the rows now; free the full copy
     say(f"      {len(X_train)} for training, {len(X_valid)} for validation")
-    model = AutoEncoder(n_visible, args.hidden, seed=args.seed, dtype=args.dtype)
+    # A checkpoint, its temporary successor and the final model side by side.
+    check_free_space(
+        out_dir, 3 * estimate_file_bytes(n_visible, args.hidden, args.dtype)
+    )
+    if ckpt is not None:
+        model = AutoEncoder(values=ckpt.values, dtype=args.dtype)
+        if model.n_visible != n_visible:
+            raise ModelFileError(
+                f"{ckpt.path}: the checkpoint's model takes {model.n_visible} inputs "
+                f"but {dataset.name} has {n_visible}"
+            )
+        say(
+            f"resuming from {ckpt.path} after epoch {ckpt.state.epochs_done}"
+            + (
+                f", minibatch {ckpt.state.batches_done}"
+                if ckpt.state.batches_done
+                else ""
+            )
+        )
+    else:
+        model = AutoEncoder(n_visible, args.hidden, seed=args.seed, dtype=args.dtype)
     say(
         f"model: {n_visible}-{args.hidden} tied sigmoid auto-encoder, {args.dtype}, "
         f"lr {args.lr:g}, batch {args.batch_size}, {args.epochs} epochs, seed "
@@ -228,6 +338,32 @@ def run_train(args: argparse.Namespace, out=sys.stdout) -> int:
     )
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     started = time.perf_counter()
+    image_shape = _image_shape(dataset, n_visible)
+    input_spec = {
+        "scale": dataset.max_value,
+        "binarize": args.binarize,
+        "threshold": args.threshold,
+        "image_shape": list(image_shape) if image_shape else None,
+    }
+    settings = {key: getattr(args, key) for key in SETTINGS}
+    checkpoint_path = out_dir / "checkpoint.json"
+
+    def training_meta(history) -> dict:
+        return {
+            "data": dataset.name,
+            "n_train": len(X_train),
+            "n_valid": len(X_valid),
+            "epochs": history.n_epochs,
+            "batch_size": args.batch_size,
+            "learning_rate": args.lr,
+            "seed": args.seed,
+            "cost_label": history.cost_label,
+            "final_train_cost": history.train_cost[-1] if history.train_cost else None,
+            "final_valid_cost": history.valid_cost[-1] if history.valid_cost else None,
+            "seconds": round(time.perf_counter() - started, 1),
+            "versions": _versions(),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        }
 
     def on_epoch(epoch, history):
         valid = f"  valid {history.valid_cost[-1]:9.4f}" if history.valid_cost else ""
@@ -236,72 +372,94 @@ def run_train(args: argparse.Namespace, out=sys.stdout) -> int:
             f"{valid}  ({history.seconds[-1]:.1f} s)"
         )
 
+    def on_checkpoint(state, history):
+        values = model.get_values()
+        if not all(np.isfinite(v).all() for v in values.values()):
+            n_batches = len(minibatch_slices(len(X_train), args.batch_size))
+            raise DivergenceError(
+                state.epochs_done, n_batches, float("nan"), what="the parameters"
+            )
+        with _writing(checkpoint_path, "checkpoint"):
+            save_checkpoint(
+                checkpoint_path,
+                values,
+                state,
+                history,
+                settings,
+                input_spec=input_spec,
+                training=training_meta(history),
+            )
+
     say(
         "compiling the training function (the first run takes 10-20 s; later "
         "runs reuse PyTensor's cache)"
     )
-    history = fit(
-        model,
-        X_train,
-        X_valid,
-        learning_rate=args.lr,
-        batch_size=args.batch_size,
-        n_epochs=args.epochs,
-        seed=args.seed,
-        cost=args.cost,
-        convention=args.convention,
-        progress=progress,
-        on_epoch=on_epoch,
-        mode=args.mode,
-    )
+    stop = _StopRequest()
+    history = ckpt.history if ckpt else History()
+    try:
+        with stop:
+            history = fit(
+                model,
+                X_train,
+                X_valid,
+                learning_rate=args.lr,
+                batch_size=args.batch_size,
+                n_epochs=args.epochs,
+                seed=args.seed,
+                cost=args.cost,
+                convention=args.convention,
+                progress=progress,
+                on_epoch=on_epoch,
+                mode=args.mode,
+                history=history,
+                resume=ckpt.state if ckpt else None,
+                should_stop=stop,
+                on_checkpoint=on_checkpoint,
+            )
+    except TrainingInterrupted as exc:
+        on_checkpoint(exc.state, history)
+        name = signal.Signals(stop.signum).name
+        sys.stderr.write(
+            f"{name}: {exc}; checkpoint written to {checkpoint_path}\n"
+            f"resume with: python -m helpers train --resume {checkpoint_path}\n"
+        )
+        return 128 + stop.signum
+    except DivergenceError as exc:
+        kept = (
+            f"the last good parameters are in {checkpoint_path}"
+            if checkpoint_path.exists()
+            else "no checkpoint had been written yet"
+        )
+        sys.stderr.write(f"error: {exc}; {kept}\n")
+        return 3
     say(f"costs are {history.cost_label}")
     elapsed = time.perf_counter() - started
 
-    image_shape = _image_shape(dataset, n_visible)
-    training_meta = {
-        "data": dataset.name,
-        "n_train": len(X_train),
-        "n_valid": len(X_valid),
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "learning_rate": args.lr,
-        "seed": args.seed,
-        "cost_label": history.cost_label,
-        "final_train_cost": history.train_cost[-1],
-        "final_valid_cost": history.valid_cost[-1] if history.valid_cost else None,
-        "seconds": round(elapsed, 1),
-        "versions": _versions(),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    }
-    input_spec = {
-        "scale": dataset.max_value,
-        "binarize": args.binarize,
-        "threshold": args.threshold,
-        "image_shape": list(image_shape) if image_shape else None,
-    }
-    written = {
-        "model": save_model(
-            out_dir / "model.json",
+    written = {"model": out_dir / "model.json", "checkpoint": checkpoint_path}
+    with _writing(written["model"], "model"):
+        save_model(
+            written["model"],
             model.get_values(),
             cost=args.cost,
             convention=args.convention,
             input_spec=input_spec,
-            training=training_meta,
+            training=training_meta(history),
         )
-    }
     history_path = out_dir / "history.json"
-    history_path.write_text(
-        json.dumps(
-            {
-                "cost_label": history.cost_label,
-                "train_cost": history.train_cost,
-                "valid_cost": history.valid_cost,
-                "seconds": history.seconds,
-            },
-            indent=2,
+    with _writing(history_path, "history"):
+        _atomic_write_text(
+            history_path,
+            json.dumps(
+                {
+                    "cost_label": history.cost_label,
+                    "train_cost": history.train_cost,
+                    "valid_cost": history.valid_cost,
+                    "seconds": history.seconds,
+                },
+                indent=2,
+            )
+            + "\n",
         )
-        + "\n"
-    )
     written["history"] = history_path
     written["loss curve"] = out_dir / "loss.png"
     figures.plot_loss(history, written["loss curve"])
@@ -334,16 +492,18 @@ def run_train(args: argparse.Namespace, out=sys.stdout) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from helpers.training import DivergenceError
-
     try:
         if args.command == "train":
-            return run_train(args)
+            return run_train(args, parser.parse_args(["train"]))
     except (data_module.DataError, ModelFileError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
-    except DivergenceError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 3
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(
+            f"error: {where}{exc.strerror or exc}; files written earlier are "
+            "intact (every file is written to a temporary name, then renamed)\n"
+        )
+        return 2
     parser.error(f"unknown command {args.command}")
     return 2

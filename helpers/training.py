@@ -43,10 +43,10 @@ log = logging.getLogger(__name__)
 class DivergenceError(FloatingPointError):
     """Training produced a NaN or infinite cost."""
 
-    def __init__(self, epoch: int, batch: int, cost: float):
+    def __init__(self, epoch: int, batch: int, cost: float, what: str = "the cost"):
         self.epoch, self.batch, self.cost = epoch, batch, cost
         super().__init__(
-            f"the cost became {cost} in epoch {epoch}, minibatch {batch}; training "
+            f"{what} became {cost} in epoch {epoch}, minibatch {batch}; training "
             "diverged. Lower the learning rate (for example by a factor of 10) or "
             "check the data for extreme values"
         )

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test notebooks lab format clean
+.PHONY: run test notebooks lab bench format clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0] + ". Run make PYTHON=python3.12 (or another 3.11+ interpreter).")'
@@ -28,8 +28,8 @@ run: $(RUN_STAMP)
 
 # Lint and format check, unit tests with doctests, every notebook under nbval.
 test: $(DEV_STAMP)
-	$(PY) -m ruff check helpers tests notebooks
-	$(PY) -m ruff format --check helpers tests notebooks
+	$(PY) -m ruff check helpers tests notebooks benchmarks
+	$(PY) -m ruff format --check helpers tests notebooks benchmarks
 	$(PY) -m pytest helpers tests notebooks $(NBVAL) $(PYTEST_ARGS)
 
 # nbval in strict mode: every stored output must match a fresh run.
@@ -40,13 +40,18 @@ notebooks: $(DEV_STAMP)
 	cd notebooks && ../$(PY) -m jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.record_timing=False *.ipynb
 
+# Every training path side by side: samples/s, ratios, compute bound, compile
+# times, peak memory (about 5 minutes).
+bench: $(DEV_STAMP)
+	$(PY) benchmarks/training_step.py
+
 # Open the notebooks in JupyterLab.
 lab: $(DEV_STAMP)
 	$(VENV)/bin/jupyter lab notebooks
 
 format: $(DEV_STAMP)
-	$(PY) -m ruff check --fix helpers tests notebooks
-	$(PY) -m ruff format helpers tests notebooks
+	$(PY) -m ruff check --fix helpers tests notebooks benchmarks
+	$(PY) -m ruff format helpers tests notebooks benchmarks
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -111,7 +111,10 @@ def compile_scan_steps(
     template = cost_fn(x)
 
     def one_step(idx_k, *state):
-        replacements = {x: _rows(X_shared, idx_k), **dict(zip(params, state))}
+        replacements = {
+            x: _rows(X_shared, idx_k),
+            **dict(zip(params, state, strict=True)),
+        }
         cost = graph_replace(template, replacements, strict=False)
         updates = sgd_updates(cost, list(state), learning_rate)
         return [cost, *(new for _, new in updates)]

@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="show a progress bar over each epoch (default: when on a terminal)",
     )
+    _add_encode_parser(sub)
     return parser
 
 
@@ -266,9 +267,7 @@ def _apply_resume(args: argparse.Namespace, defaults: argparse.Namespace):
     return ckpt
 
 
-def run_train(
-    args: argparse.Namespace, defaults: argparse.Namespace, out=sys.stdout
-) -> int:
+def run_train(args: argparse.Namespace, defaults: argparse.Namespace, out=None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -280,7 +279,7 @@ def run_train(
         save_checkpoint,
     )
     from helpers.model import AutoEncoder
-    from helpers.portable import _atomic_write_text, save_model
+    from helpers.portable import save_model, write_file_atomically
     from helpers.training import (
         DivergenceError,
         History,
@@ -288,6 +287,8 @@ def run_train(
         fit,
         minibatch_slices,
     )
+
+    out = sys.stdout if out is None else out  # looked up now, not at import
 
     def say(text: str = "") -> None:
         out.write(text + "\n")
@@ -340,7 +341,7 @@ def run_train(
     started = time.perf_counter()
     image_shape = _image_shape(dataset, n_visible)
     input_spec = {
-        "scale": dataset.max_value,
+        "scale": data_module.input_scale(dataset),
         "binarize": args.binarize,
         "threshold": args.threshold,
         "image_shape": list(image_shape) if image_shape else None,
@@ -447,19 +448,16 @@ def run_train(
         )
     history_path = out_dir / "history.json"
     with _writing(history_path, "history"):
-        _atomic_write_text(
-            history_path,
-            json.dumps(
-                {
-                    "cost_label": history.cost_label,
-                    "train_cost": history.train_cost,
-                    "valid_cost": history.valid_cost,
-                    "seconds": history.seconds,
-                },
-                indent=2,
-            )
-            + "\n",
+        text = json.dumps(
+            {
+                "cost_label": history.cost_label,
+                "train_cost": history.train_cost,
+                "valid_cost": history.valid_cost,
+                "seconds": history.seconds,
+            },
+            indent=2,
         )
+        write_file_atomically(history_path, [(text + "\n").encode()])
     written["history"] = history_path
     written["loss curve"] = out_dir / "loss.png"
     figures.plot_loss(history, written["loss curve"])
@@ -489,10 +487,86 @@ def run_train(
     return 0
 
 
+def _add_encode_parser(sub) -> None:
+    e = sub.add_parser(
+        "encode",
+        help="hidden codes or reconstructions of data from a model file (NumPy only)",
+        description=(
+            "Read a portable model file with NumPy alone (PyTensor is not "
+            "imported), prepare DATA as the model's input section says, and "
+            "write the hidden codes h = sigmoid(x W + b_h) (or, with "
+            "--reconstruct, x_hat = sigmoid(h W^T + b_v)) as a .npy file of "
+            "the model's dtype, one row per example."
+        ),
+    )
+    e.add_argument(
+        "model",
+        metavar="MODEL",
+        help="a portable model file, e.g. runs/latest/model.json",
+    )
+    e.add_argument(
+        "data",
+        metavar="DATA",
+        help="'mnist5k', or a path to MNIST-format IDX images (raw or .gz), a "
+        ".npy or a .npz file; integer grey levels are divided by the model's "
+        "input scale (255 if it has none), other data must lie in [0, 1]",
+    )
+    e.add_argument("--npz-key", help="name of the array to use in a .npz archive")
+    e.add_argument("--out", required=True, help="the .npy file to write")
+    e.add_argument(
+        "--reconstruct",
+        action="store_true",
+        help="write reconstructions x_hat instead of hidden codes h",
+    )
+
+
+def run_encode(args: argparse.Namespace, out=None) -> int:
+    """``encode``: apply a model file to data with NumPy only; write a .npy."""
+    import io
+
+    from helpers.portable import load_model, write_file_atomically
+
+    model = load_model(args.model)
+    spec = model.input
+    out_path = Path(args.out)
+    if not out_path.parent.is_dir():
+        raise data_module.DataError(
+            f"{out_path}: the folder {out_path.parent} does not exist; create it "
+            "or choose another --out"
+        )
+    dataset = data_module.load_dataset(args.data, key=args.npz_key)
+    if dataset.max_value is not None and spec["scale"] is not None:
+        dataset.max_value = float(spec["scale"])  # the model's scale wins
+    X = data_module.prepare(
+        dataset,
+        binarize=spec["binarize"],
+        threshold=spec["threshold"] if spec["binarize"] else 0.5,
+        dtype="float64",
+    )
+    if X.shape[1] != model.n_visible:
+        raise data_module.DataError(
+            f"{dataset.name}: examples have {X.shape[1]} values, but the model "
+            f"{args.model} takes {model.n_visible}"
+        )
+    result = model.reconstruct(X) if args.reconstruct else model.encode(X)
+    result = result.astype(model.dtype)
+    buffer = io.BytesIO()
+    np.save(buffer, result, allow_pickle=False)
+    write_file_atomically(out_path, [buffer.getvalue()])
+    what = "reconstructions" if args.reconstruct else "hidden codes"
+    (out or sys.stdout).write(
+        f"{what} of {result.shape[0]} examples, {result.shape[1]} values each "
+        f"({result.dtype}), written to {out_path}\n"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "encode":
+            return run_encode(args)
         if args.command == "train":
             return run_train(args, parser.parse_args(["train"]))
     except (data_module.DataError, ModelFileError) as exc:

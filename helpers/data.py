@@ -254,13 +254,18 @@ def load_array(path: str | os.PathLike, key: str | None = None) -> Dataset:
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file; check the path given to --data")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give the path of one data file")
     try:
         loaded = np.load(path, allow_pickle=False)
     except ValueError as exc:
-        raise DataError(
-            f"{path}: cannot be read as a NumPy array without unpickling ({exc}); "
-            "save plain numeric arrays with numpy.save"
-        ) from exc
+        why = (
+            "it holds Python objects, which would have to be unpickled; save "
+            "plain numeric arrays with numpy.save"
+            if "allow_pickle" in str(exc)
+            else f"it is not a valid .npy/.npz file or is truncated ({exc})"
+        )
+        raise DataError(f"{path}: cannot be read: {why}") from exc
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(
             f"{path}: not a readable .npy/.npz file or truncated ({exc})"
@@ -282,7 +287,12 @@ def load_array(path: str | os.PathLike, key: str | None = None) -> Dataset:
             try:
                 X = loaded[key]
             except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-                raise DataError(f"{path}: array {key!r} is unreadable ({exc})") from exc
+                why = (
+                    "it holds Python objects, which would have to be unpickled"
+                    if "allow_pickle" in str(exc)
+                    else str(exc)
+                )
+                raise DataError(f"{path}: array {key!r} is unreadable: {why}") from exc
     else:
         X = loaded
     if X.dtype.kind not in "biuf":

@@ -112,6 +112,10 @@ class TrainingInterrupted(Exception):
 
 def _learning_rate(learning_rate):
     """Validate a learning rate and return it as a symbolic scalar."""
+    if isinstance(learning_rate, bool | np.bool_):
+        raise TypeError("learning rate must be a number, not a boolean")
+    if isinstance(learning_rate, np.ndarray) and learning_rate.ndim == 0:
+        learning_rate = learning_rate[()]
     if isinstance(learning_rate, Real | np.number):
         value = float(learning_rate)
         if not math.isfinite(value) or value <= 0:

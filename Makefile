@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run test notebooks lab bench format clean
+.PHONY: run test notebooks lab bench bench-sparse format clean
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0] + ". Run make PYTHON=python3.12 (or another 3.11+ interpreter).")'
@@ -44,6 +44,12 @@ notebooks: $(DEV_STAMP)
 # times, peak memory (about 5 minutes).
 bench: $(DEV_STAMP)
 	$(PY) benchmarks/training_step.py
+
+# Training throughput on sparse CSR minibatches against dense ones, at
+# densities from 0.5% to 30%, and where the sparse path stops paying off
+# (a few minutes). Pass options through ARGS, e.g. ARGS="--hidden 500".
+bench-sparse: $(RUN_STAMP)
+	$(PY) benchmarks/sparse_vs_dense.py $(ARGS)
 
 # Open the notebooks in JupyterLab.
 lab: $(DEV_STAMP)

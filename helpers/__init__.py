@@ -10,9 +10,15 @@ data       load MNIST (built in), IDX, .npy and .npz data; binarize; split
 params     seeded initial parameter arrays
 model      the tied sigmoid auto-encoder and its costs as PyTensor graphs
 training   gradients, compiled SGD steps, the minibatch training loop
+steps      steps that gather minibatch rows inside the compiled function
+checkpoint checkpoints and resuming
+variants   cost variants: weight decay, sparsity, denoising
+sparse     the auto-encoder on SciPy sparse (CSR) input
+gradcheck  finite-difference gradients, NumPy only
 portable   the JSON model format, read and written with NumPy only
 figures    loss curves, filter tiles, reconstructions
-cli        ``python -m helpers train``
+notebook   the notebooks' setup cell and figure paths
+cli        ``python -m helpers train`` and ``python -m helpers encode``
 """
 
 __version__ = "0.1.0"

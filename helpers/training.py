@@ -369,7 +369,7 @@ def train(
         bar.close()
         history.seconds.append(time.perf_counter() - start)
         history.train_cost.append(total / n)
-        if valid_cost is not None and X_valid is not None and len(X_valid):
+        if valid_cost is not None and X_valid is not None and X_valid.shape[0]:
             history.valid_cost.append(evaluate(valid_cost, X_valid))
         log.info(
             "epoch %d: train %.4f%s",

@@ -58,6 +58,8 @@ class Checkpoint:
     settings : dict
         The run's settings, keyed as in :data:`SETTINGS`.
     path : pathlib.Path
+    training : dict
+        The file's whole ``training`` section.
     """
 
     values: dict[str, np.ndarray]
@@ -65,6 +67,7 @@ class Checkpoint:
     history: History
     settings: dict
     path: Path
+    training: dict
 
 
 def save_checkpoint(
@@ -154,6 +157,7 @@ def load_checkpoint(path) -> Checkpoint:
         history=history,
         settings=settings,
         path=Path(path),
+        training=model.training,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import hashlib
 import json
 import logging
 import math
@@ -40,6 +41,10 @@ DEFAULTS = {
 }
 
 
+class UsageError(ValueError):
+    """Settings that cannot work together, found after parsing."""
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -47,6 +52,16 @@ def _positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
     return value
 
 
@@ -106,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--seed",
-        type=int,
+        type=_seed,
         default=DEFAULTS["seed"],
         help="seeds the weights, the validation split and the shuffling",
     )
@@ -127,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["per_example", "per_element"],
         default="per_example",
         help="per_example: sum over inputs, mean over examples (the classic "
-        "tutorial's numbers, ~60-100 on MNIST); per_element: mean over every "
+        "tutorial's convention); per_element: mean over every "
         "input of every example",
     )
     t.add_argument(
@@ -244,11 +259,69 @@ class _StopRequest:
             signal.signal(signum, handler)
 
 
+def _check_recorded(ckpt) -> None:
+    """Refuse recorded settings that the command line itself would refuse."""
+    settings = ckpt.settings
+    checks = {
+        "hidden": _positive_int,
+        "epochs": _positive_int,
+        "batch_size": _positive_int,
+        "seed": _seed,
+        "lr": _positive_float,
+    }
+    choices = {
+        "dtype": ("float32", "float64"),
+        "cost": ("cross_entropy", "squared_error"),
+        "convention": ("per_example", "per_element"),
+        "binarize": (True, False),
+    }
+    problem = None
+    for key, check in checks.items():
+        try:
+            check(str(settings[key]))
+        except argparse.ArgumentTypeError as exc:
+            problem = f"its recorded {key} {exc}"
+    for key, allowed in choices.items():
+        if settings[key] not in allowed:
+            problem = f"its recorded {key} {settings[key]!r} is not one of {allowed}"
+    if problem is None and settings["hidden"] != ckpt.values["W"].shape[1]:
+        problem = (
+            f"its recorded hidden {settings['hidden']} disagrees with its W of "
+            f"shape {list(ckpt.values['W'].shape)}"
+        )
+    if problem is not None:
+        raise ModelFileError(
+            f"{ckpt.path}: cannot resume: {problem}; the checkpoint was edited or "
+            "damaged"
+        )
+
+
+def _unfinished_run(path: Path):
+    """The checkpoint at ``path`` if it belongs to a run that can still resume."""
+    from helpers.checkpoint import load_checkpoint
+
+    if not path.is_file():
+        return None
+    try:
+        ckpt = load_checkpoint(path)
+    except ModelFileError:
+        return None
+    done = ckpt.state.epochs_done >= ckpt.settings["epochs"]
+    return None if done and not ckpt.state.batches_done else ckpt
+
+
+def _data_fingerprint(X: np.ndarray) -> dict:
+    """Shape and SHA-256 of the prepared data, to recognise it on resume."""
+    digest = hashlib.sha256(np.ascontiguousarray(X).data).hexdigest()
+    return {"shape": list(X.shape), "dtype": str(X.dtype), "sha256": digest}
+
+
 def _apply_resume(args: argparse.Namespace, defaults: argparse.Namespace):
     """Load ``args.resume`` and take the run's settings from it."""
     from helpers.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(args.resume)
+    _check_recorded(ckpt)
     for key, recorded in ckpt.settings.items():
         given, default = getattr(args, key), getattr(defaults, key)
         if key == "epochs":
@@ -300,13 +373,37 @@ def run_train(args: argparse.Namespace, defaults: argparse.Namespace, out=None) 
         out.write(text + "\n")
         out.flush()
 
+    if args.mode is not None:
+        from pytensor.compile.mode import get_mode
+
+        try:
+            get_mode(args.mode)
+        except ValueError:
+            raise UsageError(
+                f"--mode {args.mode}: PyTensor has no such mode; use NUMBA (the "
+                "default), CVM (the C backend), FAST_COMPILE or JAX"
+            ) from None
     ckpt = _apply_resume(args, defaults) if args.resume else None
     out_dir = Path(args.out)
-    _writable_folder(out_dir)
+    unfinished = None if ckpt else _unfinished_run(out_dir / "checkpoint.json")
+    if unfinished is not None:
+        raise UsageError(
+            f"{unfinished.path} belongs to an unfinished run (stopped after epoch "
+            f"{unfinished.state.epochs_done} of {unfinished.settings['epochs']}); "
+            f"resume it with --resume {unfinished.path}, or choose another --out"
+        )
     dataset = data_module.load_dataset(args.data, key=args.npz_key)
     X = data_module.prepare(
         dataset, binarize=args.binarize, threshold=args.threshold, dtype=args.dtype
     )
+    fingerprint = _data_fingerprint(X)
+    if ckpt is not None and ckpt.training.get("data_fingerprint") != fingerprint:
+        raise UsageError(
+            f"{ckpt.path}: the data at {args.data} is not the data this run was "
+            "trained on (its shape or content differs); give the original file "
+            "with --data"
+        )
+    _writable_folder(out_dir)
     X_train, X_valid = data_module.train_valid_split(
         X, args.valid_fraction, seed=args.seed
     )
@@ -353,6 +450,9 @@ def run_train(args: argparse.Namespace, defaults: argparse.Namespace, out=None) 
         "image_shape": list(image_shape) if image_shape else None,
     }
     settings = {key: getattr(args, key) for key in SETTINGS}
+    if settings["data"] != data_module.DEFAULT_DATASET:
+        settings["data"] = str(Path(settings["data"]).resolve())
+    written_checkpoint = []
     checkpoint_path = out_dir / "checkpoint.json"
 
     def training_meta(history) -> dict:
@@ -370,6 +470,7 @@ def run_train(args: argparse.Namespace, defaults: argparse.Namespace, out=None) 
             "seconds": round(time.perf_counter() - started, 1),
             "versions": _versions(),
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "data_fingerprint": fingerprint,
         }
 
     def on_epoch(epoch, history):
@@ -396,6 +497,7 @@ def run_train(args: argparse.Namespace, defaults: argparse.Namespace, out=None) 
                 input_spec=input_spec,
                 training=training_meta(history),
             )
+        written_checkpoint.append(state)
 
     say(
         "compiling the training function (the first run takes 10-20 s; later "
@@ -433,10 +535,13 @@ def run_train(args: argparse.Namespace, defaults: argparse.Namespace, out=None) 
         return 128 + stop.signum
     except DivergenceError as exc:
         kept = (
-            f"the last good parameters are in {checkpoint_path}"
-            if checkpoint_path.exists()
-            else "no checkpoint had been written yet"
+            f"the last good parameters, from epoch "
+            f"{written_checkpoint[-1].epochs_done}, are in {checkpoint_path}"
+            if written_checkpoint
+            else "this run had written no checkpoint yet"
         )
+        if ckpt is not None and not written_checkpoint:
+            kept = f"the checkpoint it resumed from, {checkpoint_path}, is unchanged"
         sys.stderr.write(f"error: {exc}; {kept}\n")
         return 3
     say(f"costs are {history.cost_label}")
@@ -514,7 +619,7 @@ def _add_encode_parser(sub) -> None:
         "data",
         metavar="DATA",
         help="'mnist5k', or a path to MNIST-format IDX images (raw or .gz), a "
-        ".npy or a .npz file; integer grey levels are divided by the model's "
+        ".npy or a .npz file; uint8 grey levels are divided by the model's "
         "input scale (255 if it has none), other data must lie in [0, 1]",
     )
     e.add_argument("--npz-key", help="name of the array to use in a .npz archive")
@@ -575,9 +680,12 @@ def main(argv: list[str] | None = None) -> int:
             return run_encode(args)
         if args.command == "train":
             return run_train(args, parser.parse_args(["train"]))
-    except (data_module.DataError, ModelFileError) as exc:
+    except (data_module.DataError, ModelFileError, UsageError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted before training started; nothing was written\n")
+        return 130
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         sys.stderr.write(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import math
 import os
 import struct
 import zipfile
@@ -197,7 +198,7 @@ def load_idx(path: str | os.PathLike) -> Dataset:
         )
     dims = struct.unpack(f">{ndim}I", raw[4:header_size])
     dtype = _IDX_DTYPES[code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: no overflow
     body = len(raw) - header_size
     if body != expected:
         what = "truncated" if body < expected else "longer than its header says"
@@ -221,7 +222,7 @@ def load_idx(path: str | os.PathLike) -> Dataset:
     image_shape = (dims[1], dims[2]) if ndim == 3 else None
     max_value = 255.0 if code == 0x08 else None
     return Dataset(
-        X=X.reshape(dims[0], int(np.prod(dims[1:], dtype=np.int64))),
+        X=X.reshape(dims[0], math.prod(dims[1:])),
         name=str(path),
         image_shape=image_shape,
         max_value=max_value,

@@ -159,7 +159,9 @@ def test_divergence_stops_and_keeps_the_last_good_files(reference, tmp_path):
     assert result.returncode == 3
     assert "epoch 1, minibatch" in result.stderr
     assert "Lower the learning rate" in result.stderr
-    assert "last good parameters are in" in result.stderr
+    # It diverged before its first checkpoint, so it points at none; the
+    # earlier run's checkpoint is not mistaken for this run's.
+    assert "this run had written no checkpoint yet" in result.stderr
     assert "Traceback" not in result.stderr
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     assert after == before
@@ -217,6 +219,33 @@ def test_resume_refuses_a_final_model_a_conflict_and_a_finished_run(reference):
         assert result.returncode == 2, args
         assert message in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_new_run_does_not_overwrite_an_unfinished_one(reference, tmp_path):
+    interrupted = _start_and_signal(tmp_path, signal.SIGINT)
+    assert interrupted.returncode == 130
+    saved = (tmp_path / "checkpoint.json").read_bytes()
+    result = run_cli(*SMALL, "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "unfinished run" in result.stderr and "--resume" in result.stderr
+    assert (tmp_path / "checkpoint.json").read_bytes() == saved
+
+
+def test_resume_refuses_other_data_and_edited_settings(reference, tmp_path):
+    other = tmp_path / "other.npy"
+    np.save(other, np.zeros((50, 784), dtype=np.uint8))
+    result = run_cli(
+        "--resume", str(reference / "checkpoint.json"), "--data", str(other)
+    )
+    assert result.returncode == 2
+    assert "conflicts" in result.stderr  # --data differs from the recorded one
+    doc = json.loads((reference / "checkpoint.json").read_text())
+    doc["training"]["resume"]["settings"]["batch_size"] = 0
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(doc))
+    result = run_cli("--resume", str(edited), "--epochs", "7")
+    assert result.returncode == 2
+    assert "recorded batch_size" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_resume_can_extend_a_finished_run(reference, tmp_path):

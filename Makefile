@@ -35,6 +35,11 @@ test: $(DEV_STAMP)
 # nbval in strict mode: every stored output must match a fresh run.
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300
 
+# One BLAS thread for tests and notebooks: float32 sums then come out the same
+# whatever the number of cores, so stored notebook outputs match on other
+# machines, and a busy machine does not slow spinning BLAS threads 10-fold.
+test notebooks: export OPENBLAS_NUM_THREADS = 1
+
 # Re-execute every notebook in place, top to bottom (after changing a helper).
 notebooks: $(DEV_STAMP)
 	cd notebooks && ../$(PY) -m jupyter nbconvert --to notebook --execute --inplace \

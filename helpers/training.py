@@ -31,6 +31,7 @@ __all__ = [
     "compile_cost",
     "compile_gradient",
     "compile_train_step",
+    "checked_sets",
     "fit",
     "minibatch_slices",
     "sgd_updates",
@@ -387,6 +388,38 @@ def train(
     return history
 
 
+def checked_sets(X_train, X_valid, dtype: str, n_visible: int | None = None):
+    """Check training and validation rows and cast each once to ``dtype``.
+
+    Parameters
+    ----------
+    X_train : array-like, shape (n_examples, n_visible)
+    X_valid : array-like, shape (n_valid, n_visible), or None
+        An empty validation set counts as none.
+    dtype : {"float32", "float64"}
+    n_visible : int, optional
+        Required width; defaults to that of ``X_train``.
+
+    Returns
+    -------
+    X_train, X_valid : numpy.ndarray or None
+        C-contiguous, of dtype ``dtype``, values in [0, 1].
+    """
+    X_train = check_unit_range(X_train, dtype, "training data")
+    n_visible = X_train.shape[1] if n_visible is None else n_visible
+    if X_valid is not None and np.shape(X_valid)[:1] == (0,):
+        X_valid = None  # an empty validation set means none
+    if X_valid is not None:
+        X_valid = check_unit_range(X_valid, dtype, "validation data")
+    for name, X in (("training", X_train), ("validation", X_valid)):
+        if X is not None and X.shape[1] != n_visible:
+            raise ValueError(
+                f"{name} data has {X.shape[1]} columns but the model has "
+                f"{n_visible} visible units"
+            )
+    return X_train, X_valid
+
+
 def fit(
     model: AutoEncoder,
     X_train: np.ndarray,
@@ -446,21 +479,7 @@ def fit(
     >>> h.train_cost[-1] < h.train_cost[0]
     True
     """
-    X_train = check_unit_range(X_train, model.dtype, "training data")
-    if X_train.shape[1] != model.n_visible:
-        raise ValueError(
-            f"training data has {X_train.shape[1]} columns but the model has "
-            f"{model.n_visible} visible units"
-        )
-    if X_valid is not None and np.shape(X_valid)[:1] == (0,):
-        X_valid = None  # an empty validation set means none
-    if X_valid is not None:
-        X_valid = check_unit_range(X_valid, model.dtype, "validation data")
-        if X_valid.shape[1] != model.n_visible:
-            raise ValueError(
-                f"validation data has {X_valid.shape[1]} columns but the model has "
-                f"{model.n_visible} visible units"
-            )
+    X_train, X_valid = checked_sets(X_train, X_valid, model.dtype, model.n_visible)
     x = model.input()
     graph = model.cost(x, cost=cost, convention=convention)
     step = compile_train_step([x], graph, model.params, learning_rate, mode=mode)

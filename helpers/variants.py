@@ -24,10 +24,10 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 
-from helpers.data import check_unit_range
 from helpers.model import AutoEncoder
 from helpers.training import (
     History,
+    checked_sets,
     compile_cost,
     compile_train_step,
     sgd_updates,
@@ -288,11 +288,7 @@ def train_variant(
     >>> history.n_epochs, len(history.valid_cost)
     (2, 2)
     """
-    X_train = check_unit_range(X_train, dtype, "training data")
-    if X_valid is not None and len(X_valid) == 0:
-        X_valid = None
-    if X_valid is not None:
-        X_valid = check_unit_range(X_valid, dtype, "validation data")
+    X_train, X_valid = checked_sets(X_train, X_valid, dtype)
     ae = AutoEncoder(X_train.shape[1], n_hidden, seed=seed, dtype=dtype)
     x = ae.input()
     built = build_cost(ae, x)

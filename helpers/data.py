@@ -336,6 +336,44 @@ def load_dataset(source: str | os.PathLike = DEFAULT_DATASET, key=None) -> Datas
     return load_idx(path)
 
 
+def _check_shape(X, name: str, what: str) -> None:
+    """Numbers, two dimensions, at least one row and one column."""
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{name}: holds {X.dtype} values; expected numbers")
+    if X.ndim != 2:
+        raise DataError(
+            f"{name}: {what} shape {X.shape}; expected (n_examples, n_features)"
+        )
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise DataError(
+            f"{name}: the data set is empty (shape {X.shape}); give at least one "
+            "example with at least one feature"
+        )
+
+
+def _check_entries(values: np.ndarray, name: str, what: str) -> None:
+    """Finite and within [0, 1]; ``what`` says which values the message means."""
+    if values.size == 0:
+        return
+    low, high = values.min(), values.max()
+    if not (np.isfinite(low) and np.isfinite(high)):
+        n_bad = int(np.count_nonzero(~np.isfinite(values)))
+        raise DataError(
+            f"{name}: {n_bad} values are NaN or infinite; remove or impute them "
+            "before training"
+        )
+    if low < 0 or high > 1:
+        hint = (
+            " (grey levels out of 255? binarize them or divide by 255)"
+            if high > 1
+            else ""
+        )
+        raise DataError(
+            f"{name}: {what} range from {float(low):g} to {float(high):g}; the "
+            f"auto-encoder needs values in [0, 1]{hint}"
+        )
+
+
 def check_unit_range(X, dtype: str = "float32", name: str = "data") -> np.ndarray:
     """Check that ``X`` is a non-empty matrix of finite values in [0, 1]; cast it.
 
@@ -369,34 +407,8 @@ def check_unit_range(X, dtype: str = "float32", name: str = "data") -> np.ndarra
 needs values in [0, 1] (grey levels out of 255? binarize them or divide by 255)
     """
     X = np.asarray(X)
-    if X.dtype.kind not in "biuf":
-        raise DataError(f"{name}: holds {X.dtype} values; expected numbers")
-    if X.ndim != 2:
-        raise DataError(
-            f"{name}: examples have shape {X.shape}; expected (n_examples, n_features)"
-        )
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise DataError(
-            f"{name}: the data set is empty (shape {X.shape}); give at least one "
-            "example with at least one feature"
-        )
-    low, high = X.min(), X.max()
-    if not (np.isfinite(low) and np.isfinite(high)):
-        n_bad = int(np.count_nonzero(~np.isfinite(X)))
-        raise DataError(
-            f"{name}: {n_bad} values are NaN or infinite; remove or impute them "
-            "before training"
-        )
-    if low < 0 or high > 1:
-        hint = (
-            " (grey levels out of 255? binarize them or divide by 255)"
-            if high > 1
-            else ""
-        )
-        raise DataError(
-            f"{name}: values range from {float(low):g} to {float(high):g}; the "
-            f"auto-encoder needs values in [0, 1]{hint}"
-        )
+    _check_shape(X, name, "examples have")
+    _check_entries(X, name, "values")
     return np.ascontiguousarray(X, dtype=dtype)
 
 
@@ -763,36 +775,13 @@ SciPy sparse matrix (scipy.sparse.csr_matrix(X) converts one)
             f"{name}: a dense {kind}; the sparse path needs a SciPy sparse "
             "matrix (scipy.sparse.csr_matrix(X) converts one)"
         )
-    if X.ndim != 2:
-        raise DataError(
-            f"{name}: sparse data has shape {X.shape}; expected (n_rows, n_features)"
-        )
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise DataError(
-            f"{name}: the data set is empty (shape {X.shape}); give at least one "
-            "row with at least one feature"
-        )
-    if X.dtype.kind not in "biuf":
-        raise DataError(f"{name}: holds {X.dtype} values; expected numbers")
+    _check_shape(X, name, "sparse data has")
     if not isinstance(X, scipy.sparse.csr_matrix):
         X = scipy.sparse.csr_matrix(X)
     if not X.has_canonical_format:
         X = X.copy()
         X.sum_duplicates()
-    if X.nnz:
-        values = X.data
-        if not np.isfinite(values).all():
-            n_bad = int(np.count_nonzero(~np.isfinite(values)))
-            raise DataError(
-                f"{name}: {n_bad} values are NaN or infinite; remove them before "
-                "training"
-            )
-        low, high = values.min(), values.max()
-        if low < 0 or high > 1:
-            raise DataError(
-                f"{name}: stored values range from {float(low):g} to "
-                f"{float(high):g}; the auto-encoder needs values in [0, 1]"
-            )
+    _check_entries(X.data, name, "stored values")
     return X if X.dtype == np.dtype(dtype) else X.astype(dtype)
 
 

@@ -893,8 +893,3 @@ def _sync_folder(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) atomically; see :func:`write_file_atomically`."""
-    write_file_atomically(path, [text.encode("utf-8")])

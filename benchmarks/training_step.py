@@ -69,6 +69,19 @@ def batches(n: int, batch: int) -> list[slice]:
 # parameters it was given in place, in the order of the rows.
 
 
+def _sliced_epoch(step, n_rows: int, batch: int, take):
+    """An epoch calling ``step(take(X, s))`` on consecutive minibatch slices."""
+    slices = batches(n_rows, batch)
+
+    def epoch(X):
+        total = 0.0
+        for s in slices:
+            total += float(step(take(X, s))) * (s.stop - s.start)
+        return total / n_rows
+
+    return epoch
+
+
 def pytensor_arrays(params, X, batch, mode=None):
     from helpers.model import AutoEncoder
     from helpers.training import compile_train_step
@@ -77,15 +90,7 @@ def pytensor_arrays(params, X, batch, mode=None):
     x = ae.input()
     step = compile_train_step([x], ae.cost(x), ae.params, LR, mode=mode)
     step.trust_input = True
-    slices = batches(len(X), batch)
-
-    def epoch(X):
-        total = 0.0
-        for s in slices:
-            total += float(step(X[s])) * (s.stop - s.start)
-        return total / len(X)
-
-    return epoch
+    return _sliced_epoch(step, len(X), batch, lambda X, s: X[s])
 
 
 def pytensor_indexed(params, X, batch, mode=None):
@@ -98,15 +103,7 @@ def pytensor_indexed(params, X, batch, mode=None):
     X_shared = pytensor.shared(X, borrow=True)
     step = compile_indexed_step(ae.cost, ae.params, X_shared, LR, mode=mode)
     rows = np.arange(len(X), dtype=np.int64)
-    slices = batches(len(X), batch)
-
-    def epoch(X):
-        total = 0.0
-        for s in slices:
-            total += float(step(rows[s])) * (s.stop - s.start)
-        return total / len(X)
-
-    return epoch
+    return _sliced_epoch(step, len(X), batch, lambda X, s: rows[s])
 
 
 def pytensor_scan(params, X, batch, mode=None):

@@ -45,34 +45,26 @@ class UsageError(ValueError):
     """Settings that cannot work together, found after parsing."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return value
+def _option_type(convert, acceptable, description: str):
+    """An argparse ``type`` that converts, then checks, with one clear message."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not acceptable(value):
+            raise argparse.ArgumentTypeError(f"must be {description}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
-    return value
+_positive_int = _option_type(int, lambda v: v >= 1, "a whole number >= 1")
+_seed = _option_type(int, lambda v: v >= 0, "a whole number >= 0")
+_positive_float = _option_type(
+    float, lambda v: math.isfinite(v) and v > 0, "a number > 0"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

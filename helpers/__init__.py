@@ -10,7 +10,8 @@ data       load MNIST (built in), IDX, .npy and .npz data; binarize; split
 params     seeded initial parameter arrays
 model      the tied sigmoid auto-encoder and its costs as PyTensor graphs
 training   gradients, compiled SGD steps, the minibatch training loop
-steps      steps that gather minibatch rows inside the compiled function
+steps      many SGD steps per call on data the library holds (fit's path)
+backends   picks the compiler (JAX, Numba, C); aligned data; compile caches
 checkpoint checkpoints and resuming
 variants   cost variants: weight decay, sparsity, denoising
 sparse     the auto-encoder on SciPy sparse (CSR) input

@@ -42,7 +42,11 @@ SETTINGS = (
     "binarize",
     "threshold",
     "valid_fraction",
+    "backend",
 )
+#: Settings that checkpoints written before they existed may lack, with the
+#: value that reproduces those runs.
+_ADDED_SETTINGS = {"backend": "numba"}
 
 
 @dataclass
@@ -145,7 +149,8 @@ def load_checkpoint(path) -> Checkpoint:
             seconds=[float(v) for v in h["seconds"]],
             cost_label=str(h["cost_label"]),
         )
-        settings = {key: resume["settings"][key] for key in SETTINGS}
+        recorded = {**_ADDED_SETTINGS, **resume["settings"]}
+        settings = {key: recorded[key] for key in SETTINGS}
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(
             f"{path}: the checkpoint's 'resume' object is incomplete or mistyped "

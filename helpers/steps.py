@@ -1,4 +1,4 @@
-"""Training steps that keep the data on the library side.
+"""Training steps that keep the data on the library side: the fast path.
 
 The classic Theano recipe ``train(x_batch)`` copies a minibatch from NumPy
 into the compiled function on every call. The faster pattern, also from the
@@ -10,19 +10,30 @@ crossed once per several steps.
 
 Both take the cost as a function ``cost_fn(x)`` of a symbolic minibatch, so
 any cost built from the model's shared parameters works.
+
+:class:`ScanSteps` packages the scan function for the training loop: it
+holds the data, compiles with the fastest installed backend
+(:mod:`helpers.backends`), and hands back NumPy parameters after each call.
+:func:`helpers.training.fit` trains through it.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.graph.replace import graph_replace
 
+from helpers import backends
 from helpers.training import sgd_updates
 
-__all__ = ["compile_indexed_step", "compile_scan_steps"]
+__all__ = ["ScanSteps", "compile_indexed_step", "compile_scan_steps"]
+
+log = logging.getLogger(__name__)
 
 
 def _rows(X_shared, idx):
@@ -135,3 +146,105 @@ def compile_scan_steps(
     )
     steps.trust_input = True
     return steps
+
+
+#: Rows per call that :class:`ScanSteps` aims at by default: enough steps per
+#: call that the per-call cost vanishes, few enough that a stop request or
+#: the progress bar waits well under a second.
+ROWS_PER_CALL = 2048
+
+
+class ScanSteps:
+    """Several SGD steps per call over data held by the library.
+
+    Parameters
+    ----------
+    cost_fn : callable
+        ``cost_fn(x)``, the scalar cost of a symbolic minibatch (for the
+        auto-encoder, ``model.cost`` or a lambda around it).
+    params : sequence of SharedVariable
+        Trained in place.
+    X : numpy.ndarray, shape (n_examples, n_features)
+        Training rows in the parameters' dtype. Held once, in 64-byte-aligned
+        memory (``X`` itself when it already is), so no call copies it.
+    learning_rate : float or scalar variable
+    batch_size : int
+        Chooses the default ``steps_per_call``; any batch size can be run.
+    backend : {"auto", "jax", "numba", "c"}
+        See :func:`helpers.backends.pick_backend`.
+    mode : str or Mode, optional
+        A PyTensor compile mode that overrides the backend's.
+    steps_per_call : int, optional
+        Default: about :data:`ROWS_PER_CALL` rows per call.
+
+    Attributes
+    ----------
+    backend : str
+        The backend that compiled the steps.
+    compile_seconds : float
+        Time to build and compile the function (the first call of a shape
+        may add the backend's own compilation, cached on disk for the jax
+        backend).
+
+    Examples
+    --------
+    >>> from helpers.model import AutoEncoder
+    >>> ae = AutoEncoder(6, 3, seed=0)
+    >>> X = np.ones((8, 6), dtype="float32")
+    >>> steps = ScanSteps(ae.cost, ae.params, X, 0.1, batch_size=2, backend="numba")
+    >>> costs = steps.run(np.arange(8).reshape(4, 2))   # four steps, one call
+    >>> costs.shape, type(ae.W.get_value()).__name__
+    ((4,), 'ndarray')
+    """
+
+    def __init__(
+        self,
+        cost_fn: Callable,
+        params: Sequence,
+        X: np.ndarray,
+        learning_rate=0.1,
+        *,
+        batch_size: int = 20,
+        backend: str = "auto",
+        mode=None,
+        steps_per_call: int | None = None,
+    ):
+        if steps_per_call is None:
+            steps_per_call = max(1, ROWS_PER_CALL // max(1, batch_size))
+        if steps_per_call < 1:
+            raise ValueError(f"steps per call must be at least 1, got {steps_per_call}")
+        self.steps_per_call = int(steps_per_call)
+        self.backend = backends.pick_backend(backend)
+        if mode is None:
+            mode = backends.compile_mode(self.backend)
+        self.params = list(params)
+        self.X = backends.as_aligned(X)
+        self.n_rows = self.X.shape[0]
+        start = time.perf_counter()
+        self._X_shared = pytensor.shared(self.X, borrow=True, name="X_train")
+        self._steps = compile_scan_steps(
+            cost_fn, self.params, self._X_shared, learning_rate, mode=mode
+        )
+        self.compile_seconds = time.perf_counter() - start
+
+    def run(self, rows: np.ndarray) -> np.ndarray:
+        """Apply one SGD step per row of ``rows``, in order.
+
+        Parameters
+        ----------
+        rows : numpy.ndarray of int64, shape (n_steps, batch)
+            Row numbers into the held data, one minibatch per row.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_steps,)
+            Each minibatch's cost, computed before its own update.
+        """
+        costs = np.array(self._steps(np.ascontiguousarray(rows, dtype=np.int64)))
+        # The jax backend leaves its own arrays in the shared variables; give
+        # callers (checkpoints, plots, get_value) NumPy arrays back.
+        for p in self.params:
+            value = p.get_value(borrow=True)
+            if type(value) is not np.ndarray:
+                p.set_value(np.array(value))
+        return costs

@@ -28,6 +28,7 @@ __all__ = [
     "History",
     "LoopState",
     "TrainingInterrupted",
+    "call_plan",
     "compile_cost",
     "compile_gradient",
     "compile_train_step",
@@ -291,9 +292,11 @@ def train(
 
     Parameters
     ----------
-    step : callable
+    step : callable or ScanSteps
         A compiled training step (:func:`compile_train_step`) taking one
-        minibatch of rows of ``X`` and returning its cost.
+        minibatch of rows of ``X`` and returning its cost; or a
+        :class:`helpers.steps.ScanSteps` built on ``X``, which runs several
+        minibatches per call on data it holds (the fast path).
     X : numpy.ndarray, shape (n_examples, n_features)
         Training rows, already in the dtype ``step`` expects.
     n_epochs, batch_size : int
@@ -316,9 +319,11 @@ def train(
         epoch run in the order they would have, so the result is the same,
         bit for bit, as a run that was never stopped.
     should_stop : callable, optional
-        Checked after every minibatch; when it returns true, training stops
-        and :class:`TrainingInterrupted` is raised with the state to resume
-        from (a signal handler can set the flag it reads).
+        Checked after every call of the step (every minibatch for a plain
+        step, every ``steps_per_call`` minibatches for ``ScanSteps``); when it
+        returns true, training stops and :class:`TrainingInterrupted` is
+        raised with the state to resume from (a signal handler can set the
+        flag it reads).
     on_checkpoint : callable, optional
         Called as ``on_checkpoint(state, history)`` at the end of every
         epoch, after ``on_epoch``, to save what a resume needs.
@@ -337,36 +342,45 @@ def train(
     from tqdm import tqdm
 
     history = History() if history is None else history
+    runner = step if hasattr(step, "run") else _PerCall(step, X)
+    n = X.shape[0]
+    if getattr(runner, "n_rows", n) != n:
+        raise ValueError(
+            f"the steps hold {runner.n_rows} rows of data but X has {n}; pass the "
+            "array they were built on"
+        )
     rng = np.random.default_rng(seed)
     first_epoch, skip, total = 1, 0, 0.0
     if resume is not None:
         rng.bit_generator.state = resume.rng_state
         first_epoch = resume.epochs_done + 1
         skip, total = resume.batches_done, resume.partial_total
-    n = X.shape[0]
-    slices = minibatch_slices(n, batch_size)
+    calls = call_plan(n, batch_size, runner.steps_per_call)
+    n_batches = calls[-1][1]
     for epoch in range(first_epoch, n_epochs + 1):
         rng_state = rng.bit_generator.state
         order = rng.permutation(n)
         start = time.perf_counter()
         bar = tqdm(
-            slices,
+            total=n_batches,
             desc=f"epoch {epoch}/{n_epochs}",
             unit="batch",
             leave=False,
             disable=not progress,
             initial=skip,
         )
-        for batch, s in enumerate(slices[skip:], start=skip + 1):
-            cost = float(step(X[order[s]]))
-            if not math.isfinite(cost):
+        for first, stop, rows in _calls_from(calls, skip):
+            costs = runner.run(order[rows].reshape(stop - first, -1))
+            size = rows.stop - rows.start
+            for batch, cost in enumerate(costs.tolist(), start=first + 1):
+                if not math.isfinite(cost):
+                    bar.close()
+                    raise DivergenceError(epoch, batch, cost)
+                total += cost * (size // len(costs))
+            bar.update(stop - first)
+            if should_stop is not None and should_stop() and stop < n_batches:
                 bar.close()
-                raise DivergenceError(epoch, batch, cost)
-            total += cost * (s.stop - s.start)
-            bar.update()
-            if should_stop is not None and should_stop() and batch < len(slices):
-                bar.close()
-                raise TrainingInterrupted(LoopState(epoch - 1, batch, total, rng_state))
+                raise TrainingInterrupted(LoopState(epoch - 1, stop, total, rng_state))
         bar.close()
         history.seconds.append(time.perf_counter() - start)
         history.train_cost.append(total / n)
@@ -386,6 +400,63 @@ def train(
         if should_stop is not None and should_stop() and epoch < n_epochs:
             raise TrainingInterrupted(LoopState(epoch, 0, 0.0, rng.bit_generator.state))
     return history
+
+
+class _PerCall:
+    """A compiled one-minibatch step seen as a runner of one step per call."""
+
+    steps_per_call = 1
+
+    def __init__(self, step: Callable, X: np.ndarray):
+        self.step, self.X = step, X
+
+    def run(self, rows: np.ndarray) -> np.ndarray:
+        return np.array([float(self.step(self.X[rows[0]]))])
+
+
+def call_plan(n: int, batch_size: int, steps_per_call: int) -> list[tuple]:
+    """Cut an epoch's minibatches into calls of up to ``steps_per_call`` steps.
+
+    Returns ``(first, stop, rows)`` per call: minibatches ``first`` up to
+    ``stop`` (0-based, ``stop`` excluded) over positions ``rows`` of the
+    epoch's row order. Calls start at multiples of ``steps_per_call``, and
+    the short last minibatch (if any) gets a call of its own, so a run that
+    stops between two calls and resumes makes exactly the calls of a run that
+    never stopped. Minibatches are those of :func:`minibatch_slices`.
+
+    Examples
+    --------
+    >>> [(a, b, (r.start, r.stop)) for a, b, r in call_plan(10, 3, 2)]
+    [(0, 2, (0, 6)), (2, 3, (6, 9)), (3, 4, (9, 10))]
+    """
+    slices = minibatch_slices(n, batch_size)
+    n_full = n // batch_size
+    plan = [
+        (first, min(first + steps_per_call, n_full))
+        for first in range(0, n_full, steps_per_call)
+    ]
+    if len(slices) > n_full:
+        plan.append((n_full, n_full + 1))
+    return [
+        (first, stop, slice(slices[first].start, slices[stop - 1].stop))
+        for first, stop in plan
+    ]
+
+
+def _calls_from(calls: list[tuple], skip: int):
+    """The calls of :func:`call_plan` left after ``skip`` minibatches.
+
+    A resume point inside a call (a state saved by a loop with fewer steps
+    per call) starts with a shorter call up to the next boundary.
+    """
+    for first, stop, rows in calls:
+        if stop <= skip:
+            continue
+        if first < skip:
+            size = (rows.stop - rows.start) // (stop - first)
+            rows = slice(rows.start + (skip - first) * size, rows.stop)
+            first = skip
+        yield first, stop, rows
 
 
 def checked_sets(X_train, X_valid, dtype: str, n_visible: int | None = None):
@@ -433,7 +504,9 @@ def fit(
     convention: str = "per_example",
     progress: bool = True,
     on_epoch: Callable | None = None,
+    backend: str = "auto",
     mode=None,
+    steps_per_call: int | None = None,
     history: History | None = None,
     resume: LoopState | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -441,10 +514,12 @@ def fit(
 ) -> History:
     """Train an :class:`~helpers.model.AutoEncoder` on rows of data.
 
-    Builds the cost graph, derives the gradient, compiles the training step
-    and a validation cost, and runs :func:`train`. Data of any numeric dtype
-    (bool, uint8, int, float) is checked to lie in [0, 1] and cast once to
-    the model's dtype before the first step.
+    Builds the cost graph, derives the gradient, compiles the training steps
+    and a validation cost, and runs :func:`train`. The training set is held
+    by the compiled function, which gathers each minibatch's rows itself and
+    runs many minibatch steps per call (:class:`helpers.steps.ScanSteps`).
+    Data of any numeric dtype (bool, uint8, int, float) is checked to lie in
+    [0, 1] and cast once to the model's dtype before the first step.
 
     Parameters
     ----------
@@ -460,8 +535,14 @@ def fit(
         ``History.cost_label`` says which.
     progress : bool
     on_epoch : callable, optional
+    backend : {"auto", "jax", "numba", "c"}
+        The compiler (:func:`helpers.backends.pick_backend`); ``"auto"``
+        takes the fastest one installed. The one used is logged.
     mode : str or Mode, optional
-        PyTensor compile mode.
+        A PyTensor compile mode that overrides ``backend``'s.
+    steps_per_call : int, optional
+        Minibatch steps per call of the compiled function (default: about
+        2,048 rows' worth). A stop request waits for the call to finish.
     history, resume, should_stop, on_checkpoint
         Passed to :func:`train`: continue a saved run, stop on request, save
         a checkpoint after every epoch.
@@ -479,17 +560,37 @@ def fit(
     >>> h.train_cost[-1] < h.train_cost[0]
     True
     """
+    from helpers.backends import compile_mode
+    from helpers.steps import ScanSteps
+
     X_train, X_valid = checked_sets(X_train, X_valid, model.dtype, model.n_visible)
+    steps = ScanSteps(
+        lambda x: model.cost(x, cost=cost, convention=convention),
+        model.params,
+        X_train,
+        learning_rate,
+        batch_size=batch_size,
+        backend=backend,
+        mode=mode,
+        steps_per_call=steps_per_call,
+    )
+    log.info(
+        "training with the %s backend, %d minibatch steps per call",
+        steps.backend,
+        steps.steps_per_call,
+    )
     x = model.input()
     graph = model.cost(x, cost=cost, convention=convention)
-    step = compile_train_step([x], graph, model.params, learning_rate, mode=mode)
-    valid_fn = compile_cost([x], graph, mode=mode) if X_valid is not None else None
+    valid_mode = compile_mode(steps.backend) if mode is None else mode
+    valid_fn = None
+    if X_valid is not None:
+        valid_fn = compile_cost([x], graph, mode=valid_mode)
     if history is None:
         history = History()
     history.cost_label = describe_cost(cost, convention, model.n_visible)
     return train(
-        step,
-        X_train,
+        steps,
+        steps.X,
         n_epochs=n_epochs,
         batch_size=batch_size,
         seed=seed,

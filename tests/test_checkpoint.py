@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.backends import pick_backend
 from helpers.checkpoint import check_free_space, load_checkpoint
 from helpers.model import AutoEncoder
 from helpers.portable import ModelFileError, load_model
@@ -67,6 +68,7 @@ def test_checkpoint_after_every_epoch_is_a_model_file(reference):
     assert ckpt.state.epochs_done == 6 and ckpt.state.batches_done == 0
     assert len(ckpt.history.train_cost) == 6
     assert ckpt.settings["hidden"] == 40
+    assert ckpt.settings["backend"] == pick_backend("auto")  # resolved, not "auto"
     # The final checkpoint holds the same parameters as the final model.
     assert bits(reference / "checkpoint.json") == bits(reference / "model.json")
 
@@ -256,3 +258,32 @@ def test_resume_can_extend_a_finished_run(reference, tmp_path):
     assert "epoch   7/7" in result.stdout and "epoch   6/" not in result.stdout
     history = json.loads((tmp_path / "history.json").read_text())
     assert len(history["train_cost"]) == 7
+
+
+def test_resume_keeps_the_recorded_backend(reference, tmp_path):
+    doc = json.loads((reference / "checkpoint.json").read_text())
+    recorded = doc["training"]["resume"]["settings"]["backend"]
+    other = "numba" if recorded != "numba" else "c"
+    result = run_cli("--resume", str(reference / "checkpoint.json"), "--backend", other)
+    assert result.returncode == 2
+    assert f"--backend {other} conflicts with the checkpoint's {recorded!r}" in (
+        result.stderr
+    )
+    doc["training"]["resume"]["settings"]["backend"] = "tpu"
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(doc))
+    result = run_cli("--resume", str(edited), "--epochs", "7")
+    assert result.returncode == 2
+    assert "recorded backend 'tpu'" in result.stderr and "Traceback" not in (
+        result.stderr
+    )
+
+
+def test_a_checkpoint_from_before_backends_were_recorded_resumes_on_numba(
+    reference, tmp_path
+):
+    doc = json.loads((reference / "checkpoint.json").read_text())
+    del doc["training"]["resume"]["settings"]["backend"]
+    older = tmp_path / "checkpoint.json"
+    older.write_text(json.dumps(doc))
+    assert load_checkpoint(older).settings["backend"] == "numba"

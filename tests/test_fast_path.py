@@ -1,0 +1,278 @@
+"""The default training path: backends, data held once, many steps per call."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytensor
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helpers import backends
+from helpers.model import AutoEncoder
+from helpers.steps import ScanSteps, compile_indexed_step
+from helpers.training import (
+    DivergenceError,
+    TrainingInterrupted,
+    call_plan,
+    compile_train_step,
+    fit,
+    minibatch_slices,
+    train,
+)
+
+HAS_JAX = importlib.util.find_spec("jax") is not None
+needs_jax = pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
+INSTALLED = ["numba", pytest.param("jax", marks=needs_jax)]
+
+
+@pytest.fixture
+def rows():
+    rng = np.random.default_rng(3)
+    return (rng.random((50, 12)) < 0.3).astype("float64")
+
+
+# ------------------------------------------------------------ backends
+
+
+def test_auto_picks_jax_when_installed_else_numba(monkeypatch):
+    monkeypatch.delenv(backends.ENV_VAR, raising=False)
+    monkeypatch.setattr(backends, "_has_jax", lambda: True)
+    assert backends.pick_backend("auto") == "jax"
+    assert backends.pick_backend(None) == "jax"
+    monkeypatch.setattr(backends, "_has_jax", lambda: False)
+    assert backends.pick_backend("auto") == "numba"
+
+
+def test_the_environment_variable_overrides_auto_only(monkeypatch):
+    monkeypatch.setenv(backends.ENV_VAR, "c")
+    assert backends.pick_backend("auto") == "c"
+    assert backends.pick_backend("numba") == "numba"
+    monkeypatch.setenv(backends.ENV_VAR, "cuda")
+    with pytest.raises(ValueError, match=f"unknown {backends.ENV_VAR} 'cuda'"):
+        backends.pick_backend("auto")
+
+
+def test_asking_for_jax_without_jax_says_what_to_do(monkeypatch):
+    monkeypatch.setattr(backends, "_has_jax", lambda: False)
+    with pytest.raises(ValueError, match="needs JAX, which is not installed"):
+        backends.pick_backend("jax")
+
+
+@pytest.mark.parametrize(
+    ("backend", "mode"), [("jax", "JAX"), ("numba", "NUMBA"), ("c", "CVM")]
+)
+def test_compile_modes(backend, mode):
+    if backend == "jax" and not HAS_JAX:
+        pytest.skip("JAX is not installed")
+    assert backends.compile_mode(backend) == mode
+
+
+@given(
+    st.tuples(st.integers(0, 40), st.integers(1, 40)),
+    st.sampled_from(["float32", "float64", "uint8"]),
+)
+def test_aligned_arrays_start_on_64_bytes(shape, dtype):
+    a = backends.aligned_empty(shape, dtype)
+    assert a.shape == shape and a.dtype == np.dtype(dtype)
+    assert a.flags.c_contiguous and a.flags.writeable
+    if a.size:
+        assert a.ctypes.data % 64 == 0
+
+
+def test_as_aligned_copies_only_when_needed():
+    X = backends.aligned_empty((6, 5), "float32")
+    X[:] = 0.5
+    assert backends.as_aligned(X) is X
+    unaligned = np.zeros(6 * 5 + 1, dtype="float32")[1:].reshape(6, 5)
+    assert unaligned.ctypes.data % 64 != 0
+    copy = backends.as_aligned(unaligned)
+    assert copy is not unaligned and copy.ctypes.data % 64 == 0
+    np.testing.assert_array_equal(copy, unaligned)
+    cast = backends.as_aligned(np.ones((3, 2), dtype=bool), "float32")
+    assert cast.dtype == np.float32 and cast.sum() == 6
+
+
+@needs_jax
+def test_jax_updates_keep_float32_parameters_float32():
+    # PyTensor 3.0.7's JAX sums returned float64 for Sum{acc=float64}; the
+    # bias gradients are such sums, so b_h and b_v turned float64.
+    ae = AutoEncoder(12, 4, seed=0)
+    x = ae.input()
+    mode = backends.compile_mode("jax")
+    step = compile_train_step([x], ae.cost(x), ae.params, 0.1, mode=mode)
+    step(np.ones((3, 12), dtype="float32"))
+    assert {np.asarray(p.get_value()).dtype.name for p in ae.params} == {"float32"}
+
+
+# ------------------------------------------------------------ ScanSteps
+
+
+@pytest.mark.parametrize("backend", INSTALLED)
+def test_scan_steps_equal_one_step_per_call(backend, rows):
+    order = np.random.default_rng(0).permutation(50)[:48].reshape(6, 8)
+    ae = AutoEncoder(12, 5, seed=1, dtype="float64")
+    steps = ScanSteps(ae.cost, ae.params, rows, 0.5, backend=backend)
+    costs = steps.run(order)
+    twin = AutoEncoder(12, 5, seed=1, dtype="float64")
+    one = compile_indexed_step(twin.cost, twin.params, pytensor.shared(rows), 0.5)
+    expected = [float(one(r)) for r in order]
+    np.testing.assert_allclose(costs, expected, rtol=1e-12)
+    for p, q in zip(ae.params, twin.params, strict=True):
+        np.testing.assert_allclose(p.get_value(), q.get_value(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", INSTALLED)
+def test_parameters_come_back_as_writable_numpy_arrays(backend, rows):
+    ae = AutoEncoder(12, 5, seed=0)
+    steps = ScanSteps(ae.cost, ae.params, rows.astype("float32"), backend=backend)
+    steps.run(np.arange(10).reshape(2, 5))
+    for p in ae.params:
+        value = p.get_value(borrow=True)
+        assert type(value) is np.ndarray and value.dtype == np.float32
+    assert ae.get_values()["W"].flags.writeable
+    assert steps.backend == backend
+
+
+def test_the_data_is_held_once_without_a_copy_when_aligned():
+    X = backends.aligned_empty((40, 12), "float32")
+    X[:] = 1.0
+    ae = AutoEncoder(12, 5, seed=0)
+    steps = ScanSteps(ae.cost, ae.params, X, backend="numba")
+    assert steps.X is X and steps.n_rows == 40
+
+
+def test_steps_per_call_follow_the_batch_size(rows):
+    ae = AutoEncoder(12, 5, seed=0, dtype="float64")
+    assert ScanSteps(ae.cost, ae.params, rows, batch_size=20).steps_per_call == 102
+    assert ScanSteps(ae.cost, ae.params, rows, batch_size=4096).steps_per_call == 1
+    with pytest.raises(ValueError, match="steps per call must be at least 1"):
+        ScanSteps(ae.cost, ae.params, rows, steps_per_call=0)
+
+
+# ------------------------------------------------------------ the loop
+
+
+@given(st.integers(1, 60), st.integers(1, 25), st.integers(1, 9))
+def test_call_plan_covers_every_minibatch_once_in_order(n, batch, per_call):
+    plan = call_plan(n, batch, per_call)
+    slices = minibatch_slices(n, batch)
+    assert [first for first, _, _ in plan] == sorted({f for f, _, _ in plan})
+    covered = [i for first, stop, _ in plan for i in range(first, stop)]
+    assert covered == list(range(len(slices)))
+    for first, stop, rows in plan:
+        assert rows.start == slices[first].start and rows.stop == slices[stop - 1].stop
+        sizes = {s.stop - s.start for s in slices[first:stop]}
+        assert len(sizes) == 1  # one call, one minibatch size
+        assert first % per_call == 0 or first == n // batch
+
+
+@pytest.mark.parametrize("backend", INSTALLED)
+def test_fast_loop_matches_the_classic_loop(backend, rows):
+    # float64: the scan graph and the one-step graph round alike to 1e-12.
+    fast = AutoEncoder(12, 5, seed=2, dtype="float64")
+    h_fast = fit(
+        fast,
+        rows,
+        n_epochs=3,
+        batch_size=7,
+        steps_per_call=3,
+        backend=backend,
+        progress=False,
+    )
+    classic = AutoEncoder(12, 5, seed=2, dtype="float64")
+    x = classic.input()
+    step = compile_train_step([x], classic.cost(x), classic.params, 0.1)
+    h_classic = train(step, rows, n_epochs=3, batch_size=7, progress=False)
+    np.testing.assert_allclose(h_fast.train_cost, h_classic.train_cost, rtol=1e-12)
+    np.testing.assert_allclose(
+        fast.W.get_value(), classic.W.get_value(), rtol=1e-12, atol=1e-15
+    )
+
+
+class StopAfter:
+    """``should_stop`` that says yes from its ``n``-th question on, like a flag."""
+
+    def __init__(self, n: int):
+        self.n, self.asked = n, 0
+
+    def __call__(self) -> bool:
+        self.asked += 1
+        return self.asked >= self.n
+
+
+@pytest.mark.parametrize("backend", INSTALLED)
+def test_stop_between_calls_and_resume_bit_for_bit(backend, rows):
+    X = rows.astype("float32")
+    settings = dict(n_epochs=3, batch_size=4, steps_per_call=5, seed=4)
+    settings.update(backend=backend, progress=False)
+    whole = AutoEncoder(12, 5, seed=0)
+    expected = fit(whole, X, **settings)
+
+    parts = AutoEncoder(12, 5, seed=0)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        fit(parts, X, should_stop=StopAfter(6), **settings)
+    state = stopped.value.state
+    # 13 minibatches per epoch in calls of 5, 5, 2 and the short one, then
+    # one question at the epoch's end: the sixth question comes after the
+    # first call of the second epoch.
+    assert (state.epochs_done, state.batches_done) == (1, 5)
+    history = fit(parts, X, resume=state, **settings)
+    assert history.train_cost[-2:] == expected.train_cost[-2:]
+    for p, q in zip(parts.params, whole.params, strict=True):
+        np.testing.assert_array_equal(p.get_value(), q.get_value())
+
+
+def test_resume_from_inside_a_call_finishes_that_call_first(rows):
+    # A state saved by a loop with fewer steps per call (here, the classic
+    # one) can stop anywhere; the fast loop continues from there.
+    settings = dict(n_epochs=2, batch_size=4, seed=1, progress=False)
+    whole = AutoEncoder(12, 5, seed=0, dtype="float64")
+    expected = fit(whole, rows, steps_per_call=5, **settings)
+    classic = AutoEncoder(12, 5, seed=0, dtype="float64")
+    x = classic.input()
+    step = compile_train_step([x], classic.cost(x), classic.params, 0.1)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        train(step, rows, should_stop=StopAfter(3), **settings)
+    assert stopped.value.state.batches_done == 3
+    calls = []
+    steps_run = ScanSteps.run
+
+    def spy(self, order):
+        calls.append(len(order))
+        return steps_run(self, order)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ScanSteps, "run", spy)
+        history = fit(
+            classic, rows, steps_per_call=5, resume=stopped.value.state, **settings
+        )
+    assert calls[:3] == [2, 5, 2]  # up to minibatch 5, then on the boundaries
+    np.testing.assert_allclose(history.train_cost, expected.train_cost, rtol=1e-12)
+
+
+def test_divergence_names_the_minibatch_inside_a_call(rows):
+    ae = AutoEncoder(12, 5, seed=0)
+    with pytest.raises(DivergenceError) as error:
+        fit(
+            ae,
+            rows.astype("float32"),
+            learning_rate=1e38,
+            batch_size=5,
+            steps_per_call=10,
+            backend="numba",
+            progress=False,
+        )
+    # The first step's cost comes before any update, so it is finite; the
+    # step of 1e38 makes the next one overflow, in the middle of the call.
+    assert (error.value.epoch, error.value.batch) == (1, 2)
+    assert not np.isfinite(error.value.cost)
+
+
+def test_train_refuses_other_rows_than_the_steps_hold(rows):
+    ae = AutoEncoder(12, 5, seed=0, dtype="float64")
+    steps = ScanSteps(ae.cost, ae.params, rows, backend="numba")
+    with pytest.raises(ValueError, match="hold 50 rows of data but X has 10"):
+        train(steps, rows[:10], n_epochs=1, progress=False)

@@ -38,7 +38,7 @@ def versions() -> dict[str, str]:
     Examples
     --------
     >>> sorted(versions())[:3]
-    ['matplotlib', 'mlxtend', 'numba']
+    ['jax', 'matplotlib', 'mlxtend']
     """
     found = {"python": platform.python_version()}
     for name in _PACKAGES:

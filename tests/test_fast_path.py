@@ -144,6 +144,15 @@ def test_the_data_is_held_once_without_a_copy_when_aligned():
     assert steps.X is X and steps.n_rows == 40
 
 
+def test_the_training_split_is_held_without_a_copy(rows):
+    from helpers.data import train_valid_split
+
+    X_train, X_valid = train_valid_split(rows, 0.2, seed=0)
+    assert X_train.ctypes.data % 64 == 0 and X_train.flags.c_contiguous
+    ae = AutoEncoder(12, 5, seed=0, dtype="float64")
+    assert ScanSteps(ae.cost, ae.params, X_train, backend="numba").X is X_train
+
+
 def test_steps_per_call_follow_the_batch_size(rows):
     ae = AutoEncoder(12, 5, seed=0, dtype="float64")
     assert ScanSteps(ae.cost, ae.params, rows, batch_size=20).steps_per_call == 102

@@ -37,6 +37,7 @@ __all__ = [
     "cache_dirs",
     "compile_mode",
     "pick_backend",
+    "prepare_mode",
 ]
 
 BACKENDS = ("jax", "numba", "c")
@@ -117,15 +118,44 @@ def compile_mode(backend: str):
 def cache_dirs() -> dict[str, Path]:
     """Where compiled code is kept between runs, by backend.
 
+    ``c``: PyTensor's compiled C modules; ``numba``: PyTensor's Numba cache;
+    ``jax``: XLA's compilation cache (switched on by :func:`compile_mode`).
+    All three sit under ``pytensor.config.base_compiledir``, so the flag
+    ``PYTENSOR_FLAGS=base_compiledir=DIR`` moves them together.
+
     Examples
     --------
     >>> sorted(cache_dirs())
-    ['jax', 'pytensor']
+    ['c', 'jax', 'numba']
     """
     import pytensor
 
     compiledir = Path(pytensor.config.compiledir)
-    return {"pytensor": compiledir, "jax": compiledir / "jax"}
+    return {
+        "c": compiledir,
+        "numba": Path(pytensor.config.base_compiledir) / "numba",
+        "jax": compiledir / "jax",
+    }
+
+
+def prepare_mode(mode):
+    """Ready the backend behind a compile mode given by name or object.
+
+    A JAX mode gets what :func:`compile_mode` sets up for ``"jax"`` (the sum
+    fix, XLA's cache), so a mode passed straight through (``--mode JAX``,
+    ``fit(mode="JAX")``) compiles the same way; other modes are left alone.
+
+    Examples
+    --------
+    >>> prepare_mode("NUMBA")
+    'NUMBA'
+    """
+    from pytensor.compile.mode import get_mode
+
+    linker = getattr(get_mode(mode), "linker", None)
+    if type(linker).__name__ == "JAXLinker":
+        _prepare_jax()
+    return mode
 
 
 _jax_ready = False

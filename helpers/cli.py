@@ -506,7 +506,7 @@ def run_train(args: argparse.Namespace, defaults: argparse.Namespace, out=None) 
             )
         written_checkpoint.append(state)
 
-    cache = cache_dirs()["jax" if args.backend == "jax" else "pytensor"]
+    cache = cache_dirs()[args.backend]
     say(
         f"compiling the training steps with the {args.backend} backend (the first "
         f"run compiles for {'a few' if args.backend == 'jax' else '10-20'} s; "

@@ -217,14 +217,21 @@ class ScanSteps:
         self.backend = backends.pick_backend(backend)
         if mode is None:
             mode = backends.compile_mode(self.backend)
+        backends.prepare_mode(mode)
         self.params = list(params)
         self.X = backends.as_aligned(X)
         self.n_rows = self.X.shape[0]
         start = time.perf_counter()
-        self._X_shared = pytensor.shared(self.X, borrow=True, name="X_train")
+        # Compiled on an empty stand-in, then given the rows: PyTensor's JAX
+        # linker turns the value a shared variable has while compiling into a
+        # JAX array it keeps for the function's lifetime, a second copy of
+        # the whole data set. Calls read self.X in place.
+        empty = backends.aligned_empty((0, *self.X.shape[1:]), self.X.dtype)
+        self._X_shared = pytensor.shared(empty, borrow=True, name="X_train")
         self._steps = compile_scan_steps(
             cost_fn, self.params, self._X_shared, learning_rate, mode=mode
         )
+        self._X_shared.set_value(self.X, borrow=True)
         self.compile_seconds = time.perf_counter() - start
 
     def run(self, rows: np.ndarray) -> np.ndarray:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytensor
@@ -23,6 +26,7 @@ from helpers.training import (
     train,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 HAS_JAX = importlib.util.find_spec("jax") is not None
 needs_jax = pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
 INSTALLED = ["numba", pytest.param("jax", marks=needs_jax)]
@@ -107,6 +111,29 @@ def test_jax_updates_keep_float32_parameters_float32():
     assert {np.asarray(p.get_value()).dtype.name for p in ae.params} == {"float32"}
 
 
+@needs_jax
+def test_a_jax_mode_passed_straight_to_fit_trains_in_float32():
+    # In a fresh process: the sum fix must come with mode="JAX" alone.
+    code = (
+        "import numpy as np\n"
+        "from helpers.model import AutoEncoder\n"
+        "from helpers.training import fit\n"
+        "ae = AutoEncoder(12, 4, seed=0)\n"
+        "X = np.random.default_rng(0).random((30, 12)) < 0.3\n"
+        "fit(ae, X, X[:5], n_epochs=2, batch_size=4, mode='JAX', progress=False)\n"
+        "print(sorted({str(np.asarray(p.get_value()).dtype) for p in ae.params}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[-2] == "['float32']"
+
+
 # ------------------------------------------------------------ ScanSteps
 
 
@@ -136,12 +163,64 @@ def test_parameters_come_back_as_writable_numpy_arrays(backend, rows):
     assert steps.backend == backend
 
 
-def test_the_data_is_held_once_without_a_copy_when_aligned():
+@pytest.mark.parametrize("backend", INSTALLED)
+def test_the_data_is_held_once_without_a_copy_when_aligned(backend):
     X = backends.aligned_empty((40, 12), "float32")
     X[:] = 1.0
     ae = AutoEncoder(12, 5, seed=0)
-    steps = ScanSteps(ae.cost, ae.params, X, backend="numba")
+    steps = ScanSteps(ae.cost, ae.params, X, backend=backend)
     assert steps.X is X and steps.n_rows == 40
+    assert steps._X_shared.get_value(borrow=True) is X
+    steps.run(np.arange(40).reshape(4, 10))
+    assert steps._X_shared.get_value(borrow=True) is X
+
+
+MEMORY_PROBE = """
+import numpy as np
+from helpers import backends
+from helpers.model import AutoEncoder
+from helpers.steps import ScanSteps
+
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+
+X = backends.aligned_empty(({n_rows}, 784), "float32")
+X[:] = (np.arange(784) % 7 == 0)
+ae = AutoEncoder(784, 50, seed=0)
+before = rss()
+steps = ScanSteps(ae.cost, ae.params, X, batch_size=20, backend="{backend}")
+steps.run(np.arange(2000).reshape(100, 20))
+print(rss() - before, X.nbytes)
+"""
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/status").exists(), reason="reads /proc (Linux)"
+)
+@pytest.mark.parametrize("backend", INSTALLED)
+def test_compiling_and_training_add_no_copy_of_the_data(backend):
+    # Memory grows with compiling whatever the data; a copy of the rows
+    # anywhere would add about one byte per byte of data on top. Compare
+    # 2,000 rows with 42,000 (125 MB more).
+
+    def growth(n_rows: int) -> tuple[int, int]:
+        code = MEMORY_PROBE.format(backend=backend, n_rows=n_rows)
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        grown, n_bytes = map(int, result.stdout.split()[-2:])
+        return grown, n_bytes
+
+    small, big = growth(2_000), growth(42_000)
+    per_byte = (big[0] - small[0]) / (big[1] - small[1])
+    assert per_byte < 0.5, f"memory grew by {per_byte:.2f} bytes per byte of data"
 
 
 def test_the_training_split_is_held_without_a_copy(rows):

@@ -16,6 +16,7 @@ checkpoint checkpoints and resuming
 variants   cost variants: weight decay, sparsity, denoising
 sparse     the auto-encoder on SciPy sparse (CSR) input
 gradcheck  finite-difference gradients, NumPy only
+speed      NumPy training baseline, samples-per-second timer, compute bound
 portable   the JSON model format, read and written with NumPy only
 figures    loss curves, filter tiles, reconstructions
 notebook   the notebooks' setup cell and figure paths

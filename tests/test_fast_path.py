@@ -32,6 +32,19 @@ needs_jax = pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
 INSTALLED = ["numba", pytest.param("jax", marks=needs_jax)]
 
 
+def run_python(code: str) -> str:
+    """Run ``code`` in a fresh Python process at the project root; its stdout."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
 @pytest.fixture
 def rows():
     rng = np.random.default_rng(3)
@@ -123,15 +136,7 @@ def test_a_jax_mode_passed_straight_to_fit_trains_in_float32():
         "fit(ae, X, X[:5], n_epochs=2, batch_size=4, mode='JAX', progress=False)\n"
         "print(sorted({str(np.asarray(p.get_value()).dtype) for p in ae.params}))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split("\n")[-2] == "['float32']"
+    assert run_python(code).split("\n")[-2] == "['float32']"
 
 
 # ------------------------------------------------------------ ScanSteps
@@ -206,16 +211,8 @@ def test_compiling_and_training_add_no_copy_of_the_data(backend):
     # 2,000 rows with 42,000 (125 MB more).
 
     def growth(n_rows: int) -> tuple[int, int]:
-        code = MEMORY_PROBE.format(backend=backend, n_rows=n_rows)
-        result = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
-        )
-        grown, n_bytes = map(int, result.stdout.split()[-2:])
+        out = run_python(MEMORY_PROBE.format(backend=backend, n_rows=n_rows))
+        grown, n_bytes = map(int, out.split()[-2:])
         return grown, n_bytes
 
     small, big = growth(2_000), growth(42_000)

@@ -342,8 +342,10 @@ def train(
     from tqdm import tqdm
 
     history = History() if history is None else history
-    runner = step if hasattr(step, "run") else _PerCall(step, X)
+    runner = step if hasattr(step, "steps_per_call") else _PerCall(step, X)
     n = X.shape[0]
+    if n == 0:
+        raise ValueError("X has no rows to train on")
     if getattr(runner, "n_rows", n) != n:
         raise ValueError(
             f"the steps hold {runner.n_rows} rows of data but X has {n}; pass the "

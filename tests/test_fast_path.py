@@ -356,6 +356,14 @@ def test_divergence_names_the_minibatch_inside_a_call(rows):
     assert not np.isfinite(error.value.cost)
 
 
+def test_train_refuses_an_empty_set(rows):
+    ae = AutoEncoder(12, 5, seed=0, dtype="float64")
+    x = ae.input()
+    step = compile_train_step([x], ae.cost(x), ae.params, 0.1)
+    with pytest.raises(ValueError, match="no rows to train on"):
+        train(step, rows[:0], n_epochs=1, progress=False)
+
+
 def test_train_refuses_other_rows_than_the_steps_hold(rows):
     ae = AutoEncoder(12, 5, seed=0, dtype="float64")
     steps = ScanSteps(ae.cost, ae.params, rows, backend="numba")

@@ -19,7 +19,9 @@ epochs) in float32 and float64 at batch sizes 20 and 256, and prints samples
 per second, the ratio to the project's default path and the fraction of the
 compute bound measured in the same run (the fastest large matrix product's
 GFLOP/s over the 3.92 MFLOP one step costs per sample, see
-:mod:`helpers.speed`). In fresh processes it then measures the default
+:mod:`helpers.speed`). Under each table it times the step's five matrix
+products alone, with no other work, on NumPy and on JAX: the ceiling for
+any path made of those products. In fresh processes it then measures the default
 path's compile time with an empty and with a filled cache (it prints where
 the caches of normal runs live), and the memory of one epoch of ``fit`` on
 60,000 rows; it ends with the peak memory of this process and whether the
@@ -53,6 +55,7 @@ from helpers.speed import (  # noqa: E402
     compute_bound,
     numpy_sgd_step,
     peak_rss_mib,
+    samples_per_second,
 )
 
 N_VISIBLE, N_HIDDEN, LR = 784, 500, 0.1
@@ -279,6 +282,67 @@ def available_paths() -> dict:
     return paths
 
 
+# -------------------------------------------------------------- ceiling
+
+
+def products_alone(X, batch, engine):
+    """An epoch of only the matrix products of each SGD step, on ``engine``.
+
+    Each step does the five products a real step does (``x W``, ``h W^T``,
+    the error sent back through ``W`` and the two halves of ``W``'s
+    gradient) and updates ``W`` with them, but skips every elementwise
+    function, the biases, the cost and the row gathering. No path that does
+    these products on the same engine can train faster, so the fraction of
+    the bound this reaches says how much of a target is within reach.
+    Only full minibatches; returns ``epoch() -> rows trained``.
+    """
+    n_steps = len(X) // batch
+    W0 = initial_params(X.dtype.name)["W"]
+    tiny = X.dtype.type(1e-9)  # keeps W's values where they started
+
+    if engine == "numpy":
+        minibatches = [X[k * batch : (k + 1) * batch] for k in range(n_steps)]
+
+        def epoch():
+            W = W0.copy()
+            for x in minibatches:
+                h = x @ W
+                r = h @ W.T
+                W -= tiny * (x.T @ (r @ W) + r.T @ h)
+            return n_steps * batch
+
+        return epoch
+    if engine != "jax":
+        raise ValueError(f"unknown engine {engine!r}: choose numpy or jax")
+    import jax
+
+    def step(W, x):
+        h = x @ W
+        r = h @ W.T
+        return W - tiny * (x.T @ (r @ W) + r.T @ h), None
+
+    many = jax.jit(lambda W, xs: jax.lax.scan(step, W, xs)[0])
+    W, xs = jax.numpy.asarray(W0), jax.numpy.asarray(X[: n_steps * batch])
+    xs = xs.reshape(n_steps, batch, -1)
+
+    def epoch():
+        jax.block_until_ready(many(W, xs))
+        return n_steps * batch
+
+    return epoch
+
+
+def time_products_alone(dtype, batch, n_rows, repeats) -> dict[str, float]:
+    """Samples per second of :func:`products_alone` on NumPy, and JAX if installed."""
+    X = load_rows(n_rows, dtype)
+    rates = {}
+    for engine in ("numpy", "jax") if HAS["jax"] else ("numpy",):
+        epoch = products_alone(X, batch, engine)
+        rows = epoch()  # compiles, on JAX
+        rates[engine] = samples_per_second(epoch, rows, repeats=repeats, warm_up=False)
+    return rates
+
+
 # ------------------------------------------------------------ measuring
 
 
@@ -324,10 +388,16 @@ def time_paths(paths, dtype, batch, n_rows, repeats) -> dict[str, float]:
     return {name: n_rows / float(np.median(s)) for name, s in seconds.items()}
 
 
-def print_table(batch: int, rates: dict, bound: float) -> None:
+def print_table(batch: int, rates: dict, bound: float, alone: dict) -> None:
     base = rates[DEFAULT_PATH]
     print(f"  batch {batch}: samples/s   vs default   of bound")
     for name, rate in rates.items():
+        print(
+            f"    {name:36s} {rate:9,.0f}   {rate / base:6.2f}x   {rate / bound:6.0%}"
+        )
+    print("    ceiling: the five matrix products of each step alone, no other work")
+    for engine, rate in alone.items():
+        name = f"  products alone ({engine})"
         print(
             f"    {name:36s} {rate:9,.0f}   {rate / base:6.2f}x   {rate / bound:6.0%}"
         )
@@ -522,7 +592,11 @@ def targets(
             add(name, None, None, "not measured")
         else:
             fraction = t["rates"][DEFAULT_PATH] / t["bound"]
-            add(name, fraction, fraction >= goal, f"{fraction:.0%}")
+            shown = f"{fraction:.0%}"
+            if t.get("products_alone"):
+                ceiling = max(t["products_alone"].values()) / t["bound"]
+                shown += f"; the products alone: {ceiling:.0%}"
+            add(name, fraction, fraction >= goal, shown)
     name = f"warm compile of the default path < {TARGET_WARM:g} s"
     if warm is None:
         add(name, None, None, "not measured")
@@ -597,7 +671,8 @@ def main(argv=None) -> int:
         )
         for batch in batch_sizes:
             rates = time_paths(paths, dtype, batch, n_rows, repeats)
-            print_table(batch, rates, bound.samples_per_second)
+            alone = time_products_alone(dtype, batch, n_rows, repeats)
+            print_table(batch, rates, bound.samples_per_second, alone)
             tables.append(
                 {
                     "dtype": dtype,
@@ -605,6 +680,7 @@ def main(argv=None) -> int:
                     "bound": bound.samples_per_second,
                     "gflops": bound.gflops,
                     "rates": rates,
+                    "products_alone": alone,
                 }
             )
         if not args.short:

@@ -80,6 +80,14 @@ def test_short_run_agrees_in_float64_and_times_every_path(bench, short_run):
         assert f"{ratio:.2f}x" in line
         assert f"{rate / table['bound']:.0%}" in line
     assert f"{bench.DEFAULT_PATH:36s}" in stdout
+    # Under it, the ceiling: the step's matrix products alone, per engine.
+    engines = ["numpy", "jax"] if bench.HAS["jax"] else ["numpy"]
+    assert list(table["products_alone"]) == engines
+    for engine, rate in table["products_alone"].items():
+        name = f"products alone ({engine})"
+        line = next(line for line in printed if line.strip().startswith(name))
+        assert rate > 0 and f"{rate:,.0f}" in line
+        assert f"{rate / table['bound']:.0%}" in line
     assert "compiled code is cached between runs in:" in stdout
     assert "peak memory of this process:" in stdout
     assert figures["peak_mib"] > 0
@@ -130,6 +138,28 @@ def test_targets_compare_the_default_path_with_the_goals(bench):
     assert found["batch 256: default >= 85% of the bound"]["met"] is None
     assert found["warm compile of the default path < 1 s"]["met"] is False
     assert found["60,000 rows: one copy of the data"]["met"] is None
+
+
+def test_bound_targets_show_the_ceiling_of_the_products_alone(bench):
+    default = bench.DEFAULT_PATH
+    rates = {default: 600.0, "numpy, analytic gradient": 300.0}
+    alone = {"numpy": 650.0, "jax": 720.0}
+    table = {**_table("float32", 20, rates), "products_alone": alone}
+    found = {t["name"]: t for t in bench.targets([table])}
+    bound = found["batch 20: default >= 70% of the bound"]
+    assert bound["met"] is False and bound["value"] == pytest.approx(0.6)
+    assert bound["shown"] == "60%; the products alone: 72%"  # the faster engine
+
+
+@pytest.mark.parametrize("engine", ["numpy", "jax"])
+def test_products_alone_trains_every_full_minibatch(bench, engine):
+    if engine == "jax" and not bench.HAS["jax"]:
+        pytest.skip("jax is not installed")
+    X = bench.load_rows(50, "float32")
+    epoch = bench.products_alone(X, 20, engine)
+    assert epoch() == 40  # two full minibatches; the last 10 rows are left out
+    with pytest.raises(ValueError, match="unknown engine 'torch'"):
+        bench.products_alone(X, 20, "torch")
 
 
 def test_memory_probe_reports_the_data_and_the_peak():

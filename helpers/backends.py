@@ -34,6 +34,7 @@ __all__ = [
     "ENV_VAR",
     "aligned_empty",
     "as_aligned",
+    "backend_of_mode",
     "cache_dirs",
     "compile_mode",
     "pick_backend",
@@ -77,16 +78,20 @@ def pick_backend(name: str | None = "auto") -> str:
     ...
     ValueError: unknown backend 'gpu': choose one of auto, jax, numba, c
     """
-    source = "backend"
-    if name is None or name == "auto":
-        name, source = os.environ.get(ENV_VAR, "auto") or "auto", ENV_VAR
-        if name == "auto":
-            return "jax" if _has_jax() else "numba"
-    name = str(name).lower()
+    name = "auto" if name is None else str(name).strip().lower()
+    from_env = name == "auto" and bool(os.environ.get(ENV_VAR, "").strip())
+    if from_env:
+        name = os.environ[ENV_VAR].strip().lower()
+    if name == "auto":
+        return "jax" if _has_jax() else "numba"
     if name not in BACKENDS:
-        raise ValueError(
-            f"unknown {source} {name!r}: choose one of auto, {', '.join(BACKENDS)}"
-        )
+        choices = f"auto, {', '.join(BACKENDS)}"
+        if from_env:
+            raise ValueError(
+                f"{ENV_VAR} is set to {os.environ[ENV_VAR]!r}, which is not a "
+                f"backend: set it to one of {choices}, or unset it"
+            )
+        raise ValueError(f"unknown backend {name!r}: choose one of {choices}")
     if name == "jax" and not _has_jax():
         raise ValueError(
             "backend 'jax' needs JAX, which is not installed: run "
@@ -113,6 +118,46 @@ def compile_mode(backend: str):
     if backend == "jax":
         _prepare_jax()
     return _MODES[backend]
+
+
+def backend_of_mode(mode) -> str:
+    """The backend a PyTensor compile mode compiles with.
+
+    Parameters
+    ----------
+    mode : str or Mode
+        A mode name (``"JAX"``, ``"NUMBA"``, ``"CVM"``, ``"FAST_COMPILE"``...)
+        or a ``Mode`` object.
+
+    Returns
+    -------
+    str
+        One of :data:`BACKENDS` for the modes that use them; ``"python"`` for
+        PyTensor's Python-only virtual machine (``FAST_COMPILE``); otherwise
+        the linker's name in lower case, without "linker".
+
+    Raises
+    ------
+    ValueError
+        When PyTensor has no mode of that name.
+
+    Examples
+    --------
+    >>> backend_of_mode("JAX"), backend_of_mode("CVM"), backend_of_mode("FAST_COMPILE")
+    ('jax', 'c', 'python')
+    >>> backend_of_mode("FAST_RUN")   # PyTensor's default mode runs on Numba
+    'numba'
+    """
+    from pytensor.compile.mode import get_mode
+
+    linker = get_mode(mode).linker
+    name = type(linker).__name__
+    known = {"JAXLinker": "jax", "NumbaLinker": "numba", "CLinker": "c"}
+    if name in known:
+        return known[name]
+    if name == "VMLinker":
+        return "c" if linker.c_thunks else "python"
+    return name.lower().removesuffix("linker").strip("_") or name.lower()
 
 
 def cache_dirs() -> dict[str, Path]:

@@ -173,14 +173,15 @@ class ScanSteps:
     backend : {"auto", "jax", "numba", "c"}
         See :func:`helpers.backends.pick_backend`.
     mode : str or Mode, optional
-        A PyTensor compile mode that overrides the backend's.
+        A PyTensor compile mode that overrides ``backend``: the steps compile
+        with the mode's backend (:func:`helpers.backends.backend_of_mode`).
     steps_per_call : int, optional
         Default: about :data:`ROWS_PER_CALL` rows per call.
 
     Attributes
     ----------
     backend : str
-        The backend that compiled the steps.
+        The backend that compiled the steps (``mode``'s, when one is given).
     compile_seconds : float
         Time to build and compile the function (the first call of a shape
         may add the backend's own compilation, cached on disk for the jax
@@ -214,11 +215,20 @@ class ScanSteps:
         if steps_per_call < 1:
             raise ValueError(f"steps per call must be at least 1, got {steps_per_call}")
         self.steps_per_call = int(steps_per_call)
-        self.backend = backends.pick_backend(backend)
-        if mode is None:
-            mode = backends.compile_mode(self.backend)
-        backends.prepare_mode(mode)
         self.params = list(params)
+        X = np.asarray(X)
+        dtype = self.params[0].type.dtype
+        if X.dtype != dtype:
+            raise TypeError(
+                f"X is {X.dtype} but the parameters are {dtype}: cast it first "
+                f"(X.astype('{dtype}')), or build the model in {X.dtype}"
+            )
+        if mode is None:
+            self.backend = backends.pick_backend(backend)
+            mode = backends.compile_mode(self.backend)
+        else:
+            self.backend = backends.backend_of_mode(mode)
+        backends.prepare_mode(mode)
         self.X = backends.as_aligned(X)
         self.n_rows = self.X.shape[0]
         start = time.perf_counter()
@@ -246,7 +256,26 @@ class ScanSteps:
         -------
         numpy.ndarray, shape (n_steps,)
             Each minibatch's cost, computed before its own update.
+
+        Raises
+        ------
+        IndexError
+            For a row number outside ``0 .. n_rows - 1`` (the jax backend
+            would otherwise clamp it and train on another row).
+        TypeError
+            For ``rows`` that are not a 2-D array of integers.
         """
+        rows = np.asarray(rows)
+        if rows.ndim != 2 or not np.issubdtype(rows.dtype, np.integer):
+            raise TypeError(
+                "rows must be a 2-D integer array, one minibatch of row numbers "
+                f"per row; got a {rows.ndim}-D {rows.dtype} array"
+            )
+        if rows.size and (rows.min() < 0 or rows.max() >= self.n_rows):
+            raise IndexError(
+                f"row numbers run from {rows.min()} to {rows.max()}, but the held "
+                f"data has rows 0 to {self.n_rows - 1}"
+            )
         costs = np.array(self._steps(np.ascontiguousarray(rows, dtype=np.int64)))
         # The jax backend leaves its own arrays in the shared variables; give
         # callers (checkpoints, plots, get_value) NumPy arrays back.

@@ -106,10 +106,12 @@ class TrainingInterrupted(Exception):
 
     def __init__(self, state: LoopState):
         self.state = state
-        super().__init__(
-            f"training stopped after minibatch {state.batches_done} of epoch "
-            f"{state.epochs_done + 1}"
+        where = (
+            f"minibatch {state.batches_done} of epoch {state.epochs_done + 1}"
+            if state.batches_done
+            else f"epoch {state.epochs_done}"
         )
+        super().__init__(f"training stopped after {where}")
 
 
 def _learning_rate(learning_rate):
@@ -211,6 +213,16 @@ def compile_gradient(inputs, cost, params, *, mode=None):
     return pytensor.function(inputs, pytensor.grad(cost, list(params)), mode=mode)
 
 
+def _check_batch_size(batch_size) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+        raise TypeError(
+            f"batch size must be a whole number, got {batch_size!r} "
+            f"({type(batch_size).__name__})"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+
+
 def minibatch_slices(n_examples: int, batch_size: int) -> list[slice]:
     """Cut ``n_examples`` rows into consecutive minibatches, keeping the rest.
 
@@ -225,8 +237,7 @@ def minibatch_slices(n_examples: int, batch_size: int) -> list[slice]:
     >>> [(s.start, s.stop) for s in minibatch_slices(3, 20)]
     [(0, 3)]
     """
-    if batch_size < 1:
-        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    _check_batch_size(batch_size)
     return [
         slice(start, min(start + batch_size, n_examples))
         for start in range(0, n_examples, batch_size)
@@ -349,7 +360,14 @@ def train(
     if getattr(runner, "n_rows", n) != n:
         raise ValueError(
             f"the steps hold {runner.n_rows} rows of data but X has {n}; pass the "
-            "array they were built on"
+            "array they were built on (steps.X)"
+        )
+    held = getattr(runner, "X", X)
+    if held is not X and not np.array_equal(held, X):
+        raise ValueError(
+            "X differs from the data the steps hold, and the steps train on the "
+            "data they hold: pass the array they were built on (steps.X), or "
+            "build new steps for X"
         )
     rng = np.random.default_rng(seed)
     first_epoch, skip, total = 1, 0, 0.0
@@ -565,6 +583,7 @@ def fit(
     from helpers.backends import compile_mode
     from helpers.steps import ScanSteps
 
+    _check_batch_size(batch_size)
     X_train, X_valid = checked_sets(X_train, X_valid, model.dtype, model.n_visible)
     steps = ScanSteps(
         lambda x: model.cost(x, cost=cost, convention=convention),

@@ -68,8 +68,41 @@ def test_the_environment_variable_overrides_auto_only(monkeypatch):
     assert backends.pick_backend("auto") == "c"
     assert backends.pick_backend("numba") == "numba"
     monkeypatch.setenv(backends.ENV_VAR, "cuda")
-    with pytest.raises(ValueError, match=f"unknown {backends.ENV_VAR} 'cuda'"):
+    with pytest.raises(ValueError, match=f"{backends.ENV_VAR} is set to 'cuda'"):
         backends.pick_backend("auto")
+    with pytest.raises(ValueError, match="or unset it"):
+        backends.pick_backend(None)
+
+
+@pytest.mark.parametrize("value", ["AUTO", " auto ", ""])
+def test_an_auto_environment_variable_means_auto(monkeypatch, value):
+    monkeypatch.setenv(backends.ENV_VAR, value)
+    monkeypatch.setattr(backends, "_has_jax", lambda: False)
+    assert backends.pick_backend("auto") == "numba"
+    assert backends.pick_backend(" Auto") == "numba"
+
+
+def test_backend_names_ignore_case_and_spaces(monkeypatch):
+    monkeypatch.setenv(backends.ENV_VAR, " NumBa ")
+    assert backends.pick_backend("auto") == "numba"
+    assert backends.pick_backend(" C ") == "c"
+
+
+@pytest.mark.parametrize(
+    "mode, backend",
+    [("NUMBA", "numba"), ("FAST_RUN", "numba"), ("CVM", "c"), ("C", "c")]
+    + [("FAST_COMPILE", "python"), ("JAX", "jax")],
+)
+def test_the_backend_of_a_mode_is_its_linker(mode, backend):
+    assert backends.backend_of_mode(mode) == backend
+    from pytensor.compile.mode import get_mode
+
+    assert backends.backend_of_mode(get_mode(mode)) == backend
+
+
+def test_the_backend_of_an_unknown_mode_is_an_error():
+    with pytest.raises(ValueError):
+        backends.backend_of_mode("TURBO")
 
 
 def test_asking_for_jax_without_jax_says_what_to_do(monkeypatch):
@@ -369,3 +402,72 @@ def test_train_refuses_other_rows_than_the_steps_hold(rows):
     steps = ScanSteps(ae.cost, ae.params, rows, backend="numba")
     with pytest.raises(ValueError, match="hold 50 rows of data but X has 10"):
         train(steps, rows[:10], n_epochs=1, progress=False)
+
+
+def test_train_refuses_other_data_of_the_same_size(rows):
+    ae = AutoEncoder(12, 5, seed=0, dtype="float64")
+    steps = ScanSteps(ae.cost, ae.params, rows, backend="numba")
+    other = 1.0 - rows
+    with pytest.raises(ValueError, match="X differs from the data the steps hold"):
+        train(steps, other, n_epochs=1, progress=False)
+    # An equal copy is the same data: it trains.
+    history = train(steps, rows.copy(), n_epochs=1, batch_size=10, progress=False)
+    assert len(history.train_cost) == 1
+
+
+@pytest.mark.parametrize("backend", INSTALLED)
+@pytest.mark.parametrize("bad", [[[0, 50]], [[-1, 3]], [[49, 10**9]]])
+def test_scan_steps_refuse_row_numbers_outside_the_data(backend, rows, bad):
+    ae = AutoEncoder(12, 5, seed=0, dtype="float64")
+    steps = ScanSteps(ae.cost, ae.params, rows, backend=backend)
+    before = ae.get_values()
+    with pytest.raises(IndexError, match="the held data has rows 0 to 49"):
+        steps.run(np.array(bad))
+    for name, value in ae.get_values().items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+@pytest.mark.parametrize("bad", [np.array([0, 1, 2]), np.array([[0.0, 1.0]])])
+def test_scan_steps_want_a_matrix_of_integer_row_numbers(rows, bad):
+    ae = AutoEncoder(12, 5, seed=0, dtype="float64")
+    steps = ScanSteps(ae.cost, ae.params, rows, backend="numba")
+    with pytest.raises(TypeError, match="rows must be a 2-D integer array"):
+        steps.run(bad)
+
+
+def test_scan_steps_refuse_data_of_another_dtype(rows):
+    ae = AutoEncoder(12, 5, seed=0, dtype="float32")
+    with pytest.raises(TypeError, match=r"X is float64 but the parameters are float32"):
+        ScanSteps(ae.cost, ae.params, rows, backend="numba")
+
+
+@needs_jax
+def test_a_mode_decides_the_backend_the_steps_report(monkeypatch, rows):
+    monkeypatch.setenv(backends.ENV_VAR, "numba")
+    ae = AutoEncoder(12, 5, seed=0, dtype="float64")
+    steps = ScanSteps(ae.cost, ae.params, rows, backend="numba", mode="JAX")
+    assert steps.backend == "jax"
+    assert type(steps._steps.maker.linker).__name__ == "JAXLinker"
+    assert ScanSteps(ae.cost, ae.params, rows, mode="NUMBA").backend == "numba"
+
+
+@pytest.mark.parametrize(
+    "batch_size, error, message",
+    [(0, ValueError, "at least 1, got 0"), (-5, ValueError, "at least 1, got -5")]
+    + [(2.5, TypeError, "whole number, got 2.5"), (True, TypeError, "whole number")],
+)
+def test_fit_checks_the_batch_size_first(rows, batch_size, error, message):
+    ae = AutoEncoder(12, 5, seed=0, dtype="float64")
+    with pytest.raises(error, match=message):
+        fit(ae, rows, batch_size=batch_size, progress=False)
+
+
+def test_a_stop_at_the_end_of_an_epoch_says_so():
+    from helpers.training import LoopState
+
+    state = LoopState(2, 0, 0.0, {})
+    assert str(TrainingInterrupted(state)) == "training stopped after epoch 2"
+    state = LoopState(2, 7, 1.0, {})
+    assert str(TrainingInterrupted(state)) == (
+        "training stopped after minibatch 7 of epoch 3"
+    )

@@ -43,10 +43,11 @@ SETTINGS = (
     "threshold",
     "valid_fraction",
     "backend",
+    "mode",
 )
 #: Settings that checkpoints written before they existed may lack, with the
 #: value that reproduces those runs.
-_ADDED_SETTINGS = {"backend": "numba"}
+_ADDED_SETTINGS = {"backend": "numba", "mode": None}
 
 
 @dataclass

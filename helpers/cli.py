@@ -68,6 +68,15 @@ _positive_float = _option_type(
 )
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except for flags and options without one."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.nargs == 0:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m helpers",
@@ -82,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
             "b_v) by SGD on binary data, print one line per epoch, and write the "
             "portable JSON model, the cost history and figures to --out."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     t.add_argument(
         "--data",
@@ -274,7 +283,6 @@ def _check_recorded(ckpt) -> None:
         "cost": ("cross_entropy", "squared_error"),
         "convention": ("per_example", "per_element"),
         "binarize": (True, False),
-        "backend": BACKENDS,
     }
     problem = None
     for key, check in checks.items():
@@ -285,6 +293,7 @@ def _check_recorded(ckpt) -> None:
     for key, allowed in choices.items():
         if settings[key] not in allowed:
             problem = f"its recorded {key} {settings[key]!r} is not one of {allowed}"
+    problem = problem or _recorded_compiler_problem(settings)
     if problem is None and settings["hidden"] != ckpt.values["W"].shape[1]:
         problem = (
             f"its recorded hidden {settings['hidden']} disagrees with its W of "
@@ -295,6 +304,45 @@ def _check_recorded(ckpt) -> None:
             f"{ckpt.path}: cannot resume: {problem}; the checkpoint was edited or "
             "damaged"
         )
+
+
+def _recorded_compiler_problem(settings: dict) -> str | None:
+    """What is wrong with a checkpoint's recorded backend and mode, if anything."""
+    from helpers.backends import backend_of_mode
+
+    backend, mode = settings["backend"], settings["mode"]
+    if mode is None:
+        if backend not in BACKENDS:
+            return f"its recorded backend {backend!r} is not one of {BACKENDS}"
+        return None
+    try:
+        compiles_with = backend_of_mode(mode)
+    except (ValueError, TypeError):
+        return f"its recorded mode {mode!r} is not a PyTensor mode"
+    if backend != compiles_with:
+        return (
+            f"its recorded backend {backend!r} is not the one its mode {mode!r} "
+            f"compiles with ({compiles_with!r})"
+        )
+    return None
+
+
+def _compiler(args: argparse.Namespace) -> str:
+    """The backend the training steps compile with, from --backend and --mode."""
+    from helpers.backends import backend_of_mode, pick_backend
+
+    if args.mode is None:
+        try:
+            return pick_backend(args.backend)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    compiles_with = backend_of_mode(args.mode)
+    if args.backend != "auto" and args.backend != compiles_with:
+        raise UsageError(
+            f"--mode {args.mode} compiles with the {compiles_with} backend, not "
+            f"--backend {args.backend}; give only one of the two"
+        )
+    return compiles_with
 
 
 def _unfinished_run(path: Path):
@@ -332,9 +380,14 @@ def _apply_resume(args: argparse.Namespace, defaults: argparse.Namespace):
             option = (
                 "--no-binarize" if key == "binarize" else "--" + key.replace("_", "-")
             )
+            theirs = (
+                f"the checkpoint's {recorded!r}"
+                if recorded is not None
+                else f"the checkpoint, whose run had no {option}"
+            )
             raise ModelFileError(
-                f"{ckpt.path}: {option} {given} conflicts with the checkpoint's "
-                f"{recorded!r}; leave it out to resume with the recorded settings"
+                f"{ckpt.path}: {option} {given} conflicts with {theirs}; leave it "
+                "out to resume with the recorded settings"
             )
         setattr(args, key, recorded)
     if args.out == defaults.out:
@@ -347,7 +400,12 @@ def _apply_resume(args: argparse.Namespace, defaults: argparse.Namespace):
     return ckpt
 
 
-def run_train(args: argparse.Namespace, defaults: argparse.Namespace, out=None) -> int:
+def run_train(
+    args: argparse.Namespace,
+    defaults: argparse.Namespace,
+    out=None,
+    record: dict | None = None,
+) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -385,12 +443,9 @@ def run_train(args: argparse.Namespace, defaults: argparse.Namespace, out=None) 
                 "default), CVM (the C backend), FAST_COMPILE or JAX"
             ) from None
     ckpt = _apply_resume(args, defaults) if args.resume else None
-    from helpers.backends import cache_dirs, pick_backend
+    from helpers.backends import cache_dirs, compile_mode
 
-    try:
-        args.backend = pick_backend(args.backend)
-    except ValueError as exc:
-        raise UsageError(f"--backend: {exc}") from None
+    args.backend = _compiler(args)
     out_dir = Path(args.out)
     unfinished = None if ckpt else _unfinished_run(out_dir / "checkpoint.json")
     if unfinished is not None:
@@ -505,12 +560,22 @@ def run_train(args: argparse.Namespace, defaults: argparse.Namespace, out=None) 
                 training=training_meta(history),
             )
         written_checkpoint.append(state)
+        if record is not None:  # for the message if a second Ctrl-C stops at once
+            record["checkpoint"] = (checkpoint_path, state, args.epochs)
 
-    cache = cache_dirs()[args.backend]
+    how = f"the {args.backend} backend"
+    if args.mode is not None:
+        how = f"PyTensor's {args.mode} mode, on {how}"
+    cache = cache_dirs().get(args.backend)
     say(
-        f"compiling the training steps with the {args.backend} backend (the first "
-        f"run compiles for {'a few' if args.backend == 'jax' else '10-20'} s; "
-        f"later runs reuse the compiled code cached in {cache})"
+        f"compiling the training steps with {how} "
+        + (
+            f"(the first run compiles for "
+            f"{'a few' if args.backend == 'jax' else '10-20'} s; later runs reuse "
+            f"the compiled code cached in {cache})"
+            if cache
+            else "(it keeps no compiled code between runs)"
+        )
     )
     stop = _StopRequest()
     history = ckpt.history if ckpt else History()
@@ -586,7 +651,8 @@ def run_train(args: argparse.Namespace, defaults: argparse.Namespace, out=None) 
         import pytensor
 
         x = model.input()
-        reconstruct = pytensor.function([x], model.reconstruct(x), mode=args.mode)
+        mode = args.mode if args.mode is not None else compile_mode(args.backend)
+        reconstruct = pytensor.function([x], model.reconstruct(x), mode=mode)
         shown = X_valid[:10] if len(X_valid) else X_train[:10]
         written["filters"] = out_dir / "filters.png"
         figures.plot_filters(model.W.get_value(), image_shape, written["filters"])
@@ -682,19 +748,40 @@ def run_encode(args: argparse.Namespace, out=None) -> int:
     return 0
 
 
+def _interrupted_message(record: dict) -> str:
+    """What a Ctrl-C that stopped at once left behind (``record`` from run_train)."""
+    if "checkpoint" not in record:
+        return (
+            "interrupted before this run wrote a checkpoint; files that were there "
+            "before are untouched"
+        )
+    path, state, n_epochs = record["checkpoint"]
+    where = f"epoch {state.epochs_done}"
+    if state.batches_done:
+        where = f"minibatch {state.batches_done} of epoch {state.epochs_done + 1}"
+    then = f"resume with: python -m helpers train --resume {path}"
+    if state.epochs_done >= n_epochs and not state.batches_done:
+        then = "training had finished, but model.json and the figures may be missing"
+    return (
+        f"interrupted; the checkpoint written after {where}, {path}, is intact "
+        f"(files are written to a temporary name, then renamed); {then}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    record: dict = {}
     try:
         if args.command == "encode":
             return run_encode(args)
         if args.command == "train":
-            return run_train(args, parser.parse_args(["train"]))
+            return run_train(args, parser.parse_args(["train"]), record=record)
     except (data_module.DataError, ModelFileError, UsageError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted before training started; nothing was written\n")
+        sys.stderr.write(_interrupted_message(record) + "\n")
         return 130
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""

@@ -287,3 +287,65 @@ def test_a_checkpoint_from_before_backends_were_recorded_resumes_on_numba(
     older = tmp_path / "checkpoint.json"
     older.write_text(json.dumps(doc))
     assert load_checkpoint(older).settings["backend"] == "numba"
+    assert load_checkpoint(older).settings["mode"] is None
+
+
+def test_a_run_with_a_mode_records_it_and_resumes_with_it(tmp_path):
+    small = [*SMALL[:2], "--no-progress", "--mode", "NUMBA"]
+    straight, stepped = tmp_path / "straight", tmp_path / "stepped"
+    result = run_cli(*small, "--epochs", "3", "--out", str(straight))
+    assert result.returncode == 0, result.stderr
+    assert "with PyTensor's NUMBA mode, on the numba backend" in result.stdout
+    first = run_cli(*small, "--epochs", "2", "--out", str(stepped))
+    assert first.returncode == 0, first.stderr
+    checkpoint = stepped / "checkpoint.json"
+    settings = load_checkpoint(checkpoint).settings
+    assert (settings["mode"], settings["backend"]) == ("NUMBA", "numba")
+
+    # Another mode, or a backend the mode does not compile with: refused.
+    for option in (["--mode", "FAST_COMPILE"], ["--backend", "c"]):
+        refused = run_cli("--resume", str(checkpoint), "--epochs", "3", *option)
+        assert refused.returncode == 2
+        assert f"{' '.join(option)} conflicts with the checkpoint's" in refused.stderr
+    assert load_checkpoint(checkpoint).state.epochs_done == 2  # untouched
+
+    # Without options the resume takes the recorded mode: the same bits.
+    resumed = run_cli("--resume", str(checkpoint), "--epochs", "3")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "PyTensor's NUMBA mode" in resumed.stdout
+    assert bits(stepped / "model.json") == bits(straight / "model.json")
+
+
+def test_resume_refuses_a_mode_the_run_did_not_have(reference):
+    result = run_cli("--resume", str(reference / "checkpoint.json"), "--mode", "CVM")
+    assert result.returncode == 2
+    assert "--mode CVM conflicts with the checkpoint, whose run had no --mode" in (
+        result.stderr
+    )
+
+
+def test_a_mode_and_another_backend_on_one_command_are_refused(tmp_path):
+    result = run_cli(
+        *SMALL, "--mode", "CVM", "--backend", "numba", "--out", str(tmp_path)
+    )
+    assert result.returncode == 2
+    assert (
+        "--mode CVM compiles with the c backend, not --backend numba; give only one"
+        in result.stderr
+    )
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_recorded_mode_must_match_the_recorded_backend(reference, tmp_path):
+    doc = json.loads((reference / "checkpoint.json").read_text())
+    doc["training"]["resume"]["settings"]["mode"] = "CVM"  # backend stays
+    edited = tmp_path / "checkpoint.json"
+    edited.write_text(json.dumps(doc))
+    result = run_cli("--resume", str(edited), "--epochs", "7")
+    assert result.returncode == 2
+    assert "is not the one its mode 'CVM' compiles with ('c')" in result.stderr
+    doc["training"]["resume"]["settings"]["mode"] = "TURBO"
+    edited.write_text(json.dumps(doc))
+    result = run_cli("--resume", str(edited), "--epochs", "7")
+    assert result.returncode == 2
+    assert "its recorded mode 'TURBO' is not a PyTensor mode" in result.stderr

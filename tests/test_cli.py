@@ -121,6 +121,24 @@ def test_help_documents_every_option(tmp_path):
         assert option in text
     for default in ("500", "15", "0.1", "20", "float32", "mnist5k"):
         assert f"(default: {default})" in text
+    # Flags and options without a default show none.
+    assert "(default: None)" not in text and "(default: True)" not in text
+    assert "(default: False)" not in text
+
+
+def test_a_second_ctrl_c_says_what_it_left(tmp_path):
+    from helpers.cli import _interrupted_message
+    from helpers.training import LoopState
+
+    path = tmp_path / "checkpoint.json"
+    assert "before this run wrote a checkpoint" in _interrupted_message({})
+    text = _interrupted_message({"checkpoint": (path, LoopState(1, 0, 0.0, {}), 3)})
+    assert f"written after epoch 1, {path}, is intact" in text
+    assert f"--resume {path}" in text
+    text = _interrupted_message({"checkpoint": (path, LoopState(1, 4, 1.0, {}), 3)})
+    assert "after minibatch 4 of epoch 2" in text
+    text = _interrupted_message({"checkpoint": (path, LoopState(3, 0, 0.0, {}), 3)})
+    assert "training had finished" in text and "--resume" not in text
 
 
 # --- one real run, end to end ---------------------------------------------------------

@@ -70,6 +70,8 @@ TARGET_VS_NUMPY, TARGET_BOUND_20, TARGET_BOUND_256, TARGET_WARM = 1.5, 0.70, 0.8
 # One copy of the data: memory grows by about one byte per byte of data (two
 # copies would make it two).
 TARGET_BYTES_PER_BYTE = 1.5
+#: A 1-minute load average above this before the run means a busy machine.
+BUSY_LOAD = 0.5
 
 
 def load_rows(n: int, dtype: str) -> np.ndarray:
@@ -618,6 +620,26 @@ def print_targets(found: list[dict]) -> None:
         print(f"  {t['name']:48s} {verdict:8s} ({t['shown']})")
 
 
+def busy_machine() -> float | None:
+    """The 1-minute load average before the run; warns when others use the CPU.
+
+    On a busy machine every path slows, but unevenly: a BLAS library's
+    threads that spin while waiting for a core can make NumPy and the Numba
+    paths ten times slower or worse, so ratios and verdicts mislead.
+    """
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not on every system
+        return None
+    print(f"load average before the run: {load:.2f} on {os.cpu_count()} cores")
+    if load > BUSY_LOAD:
+        print(
+            "  warning: other processes are using the CPU; this run's samples/s, "
+            "ratios and targets are unreliable: run it again on an idle machine"
+        )
+    return load
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -655,6 +677,7 @@ def main(argv=None) -> int:
     )
     print(f'backend "auto" picked {AUTO}; the default path (fit) is "{DEFAULT_PATH}"')
     results = {"default_path": DEFAULT_PATH, "backend": AUTO, "rows": n_rows}
+    results["load_before"] = load = busy_machine()
     results["caches"] = print_caches()
     paths = available_paths()
     differences = check_agreement(paths, min(n_rows, 1000), 20)
@@ -695,6 +718,8 @@ def main(argv=None) -> int:
     per_byte = results.get("memory", {}).get("bytes_per_data_byte")
     results["targets"] = found = targets(tables, warm, per_byte)
     print_targets(found)
+    if load is not None and load > BUSY_LOAD:
+        print(f"  (measured on a busy machine, load average {load:.2f}: see above)")
     results["peak_mib"] = peak = peak_rss_mib()
     print(f"\npeak memory of this process: {peak:,.0f} MiB")
     if args.json:

@@ -46,7 +46,7 @@ notebooks: $(DEV_STAMP)
 		--ExecutePreprocessor.record_timing=False *.ipynb
 
 # Every training path side by side: samples/s, ratios, compute bound, compile
-# times, peak memory (about 5 minutes).
+# times, peak memory (about 7 minutes).
 bench: $(DEV_STAMP)
 	$(PY) benchmarks/training_step.py
 

@@ -14,26 +14,28 @@ binarized MNIST in the same order, so the numbers compare like with like:
   ``lax.scan`` call), written the straightforward way, when installed.
 
 It first checks in float64 that every path reaches the same epoch cost as
-NumPy (to 1e-6, relative), then times each path (median of ``--repeats``
-epochs) in float32 and float64 at batch sizes 20 and 256, and prints samples
-per second, the ratio to the project's default path and the fraction of the
-compute bound measured in the same run (the fastest large matrix product's
-GFLOP/s over the 3.92 MFLOP one step costs per sample, see
-:mod:`helpers.speed`). Under each table it times the step's five matrix
-products alone, with no other work, on NumPy and on JAX: the ceiling for
-any path made of those products. In fresh processes it then measures the default
+NumPy (to 1e-6, relative). Then, in float32 and float64 at batch sizes 20
+and 256, it times each path (the fastest of ``--repeats`` epochs, the paths
+taking turns) and the step's five matrix products alone, with no other work,
+on NumPy and on JAX: the ceiling of any path made of those products. It
+prints samples per second, the ratio to the project's default path and the
+fraction of the compute bound measured in the same run (the fastest large
+matrix product's GFLOP/s over the 3.92 MFLOP one step costs per sample, see
+:mod:`helpers.speed`). In fresh processes it then measures the default
 path's compile time with an empty and with a filled cache (it prints where
 the caches of normal runs live), and the memory of one epoch of ``fit`` on
 60,000 rows; it ends with the peak memory of this process and whether the
-project's targets are met.
+project's targets are met. It warns when other processes were using the CPU
+as it started.
 
-    python benchmarks/training_step.py            # about 5 minutes
+    python benchmarks/training_step.py            # about 7 minutes
     python benchmarks/training_step.py --short    # float32, batch 20, 300 rows
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import os
@@ -55,11 +57,12 @@ from helpers.speed import (  # noqa: E402
     compute_bound,
     numpy_sgd_step,
     peak_rss_mib,
-    samples_per_second,
 )
 
 N_VISIBLE, N_HIDDEN, LR = 784, 500, 0.1
 HAS = {m: importlib.util.find_spec(m) is not None for m in ("jax", "torch")}
+#: Engines that time the step's matrix products alone (the ceiling).
+CEILING_ENGINES = ("numpy", "jax") if HAS["jax"] else ("numpy",)
 #: The backend ``fit`` picks, and the path it takes with it.
 AUTO = pick_backend("auto")
 DEFAULT_PATH = f"pytensor scan, data held ({AUTO})"
@@ -70,8 +73,8 @@ TARGET_VS_NUMPY, TARGET_BOUND_20, TARGET_BOUND_256, TARGET_WARM = 1.5, 0.70, 0.8
 # One copy of the data: memory grows by about one byte per byte of data (two
 # copies would make it two).
 TARGET_BYTES_PER_BYTE = 1.5
-#: A 1-minute load average above this before the run means a busy machine.
-BUSY_LOAD = 0.5
+#: Above this share of all cores in use by others, the machine counts as busy.
+BUSY_SHARE = 0.1
 
 
 def load_rows(n: int, dtype: str) -> np.ndarray:
@@ -334,17 +337,6 @@ def products_alone(X, batch, engine):
     return epoch
 
 
-def time_products_alone(dtype, batch, n_rows, repeats) -> dict[str, float]:
-    """Samples per second of :func:`products_alone` on NumPy, and JAX if installed."""
-    X = load_rows(n_rows, dtype)
-    rates = {}
-    for engine in ("numpy", "jax") if HAS["jax"] else ("numpy",):
-        epoch = products_alone(X, batch, engine)
-        rows = epoch()  # compiles, on JAX
-        rates[engine] = samples_per_second(epoch, rows, repeats=repeats, warm_up=False)
-    return rates
-
-
 # ------------------------------------------------------------ measuring
 
 
@@ -366,28 +358,39 @@ def check_agreement(paths: dict, n_rows: int, batch: int) -> dict[str, float]:
     return differences
 
 
-def time_paths(paths, dtype, batch, n_rows, repeats) -> dict[str, float]:
-    """Samples per second of each path: the median of ``repeats`` epochs.
+def time_paths(paths, dtype, batch, n_rows, repeats) -> tuple[dict, dict]:
+    """Samples per second of each path, and of the products alone per engine.
 
-    Every path is built and run for one untimed epoch (which compiles), then
-    the timed epochs go round the paths in turn, so a slow spell of a shared
-    machine falls on all of them rather than on one.
+    Every path, and :func:`products_alone` on NumPy and JAX, is built and run
+    once untimed (which compiles); then ``repeats`` rounds time one epoch of
+    each in turn, and each keeps its fastest epoch. On a shared machine an
+    epoch is only ever slowed by others' work, so the fastest is the best
+    estimate of what the path costs; taking turns spreads a slow spell over
+    all of them.
     """
     X = load_rows(n_rows, dtype)
     params = initial_params(dtype)
-    epochs = {}
+    runs = {}  # name -> (run, rows it trains)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the C backend's missing-BLAS notice
         for name, (maker, backend) in paths.items():
-            epochs[name] = maker(params, X, batch, backend)
-            epochs[name](X)
-    seconds = {name: [] for name in paths}
-    for _ in range(repeats):
-        for name, epoch in epochs.items():
-            start = time.perf_counter()
+            epoch = maker(params, X, batch, backend)
             epoch(X)
+            runs[name] = (functools.partial(epoch, X), n_rows)
+    for engine in CEILING_ENGINES:
+        epoch = products_alone(X, batch, engine)
+        runs[engine] = (epoch, epoch())
+    seconds = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, (run, _) in runs.items():
+            start = time.perf_counter()
+            run()
             seconds[name].append(time.perf_counter() - start)
-    return {name: n_rows / float(np.median(s)) for name, s in seconds.items()}
+    rates = {name: rows / min(seconds[name]) for name, (_, rows) in runs.items()}
+    return (
+        {name: rates[name] for name in paths},
+        {engine: rates[engine] for engine in CEILING_ENGINES},
+    )
 
 
 def print_table(batch: int, rates: dict, bound: float, alone: dict) -> None:
@@ -620,24 +623,37 @@ def print_targets(found: list[dict]) -> None:
         print(f"  {t['name']:48s} {verdict:8s} ({t['shown']})")
 
 
-def busy_machine() -> float | None:
-    """The 1-minute load average before the run; warns when others use the CPU.
+def others_cpu_use(seconds: float = 1.0) -> float | None:
+    """The share of all cores busy while this script waits ``seconds``.
 
-    On a busy machine every path slows, but unevenly: a BLAS library's
-    threads that spin while waiting for a core can make NumPy and the Numba
-    paths ten times slower or worse, so ratios and verdicts mislead.
+    Read from ``/proc/stat`` (Linux; None elsewhere) before any work starts,
+    so what it counts is other processes. Prints it, and a warning when it is
+    above :data:`BUSY_SHARE`: on a busy machine every path slows, unevenly
+    (a BLAS library's threads that spin while waiting for a core can make
+    NumPy and the Numba paths ten times slower), so ratios and verdicts
+    mislead.
     """
+
+    def times():
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
     try:
-        load = os.getloadavg()[0]
-    except OSError:  # not on every system
+        busy0, total0 = times()
+        time.sleep(seconds)
+        busy1, total1 = times()
+    except (OSError, ValueError, IndexError):
         return None
-    print(f"load average before the run: {load:.2f} on {os.cpu_count()} cores")
-    if load > BUSY_LOAD:
+    share = (busy1 - busy0) / max(1, total1 - total0)
+    print(f"CPU in use by other processes before the run: {share:.0%} of all cores")
+    if share > BUSY_SHARE:
         print(
             "  warning: other processes are using the CPU; this run's samples/s, "
             "ratios and targets are unreliable: run it again on an idle machine"
         )
-    return load
+    return share
 
 
 # ------------------------------------------------------------------ main
@@ -647,7 +663,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--short", action="store_true", help="a seconds-long run")
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="timed epochs per path; the fastest counts",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     probes = parser.add_mutually_exclusive_group()
     probes.add_argument("--probe-compile", nargs=2, help=argparse.SUPPRESS)
@@ -677,7 +698,7 @@ def main(argv=None) -> int:
     )
     print(f'backend "auto" picked {AUTO}; the default path (fit) is "{DEFAULT_PATH}"')
     results = {"default_path": DEFAULT_PATH, "backend": AUTO, "rows": n_rows}
-    results["load_before"] = load = busy_machine()
+    results["others_cpu"] = others = others_cpu_use()
     results["caches"] = print_caches()
     paths = available_paths()
     differences = check_agreement(paths, min(n_rows, 1000), 20)
@@ -693,8 +714,7 @@ def main(argv=None) -> int:
             f"bound {bound.samples_per_second:,.0f} samples/s"
         )
         for batch in batch_sizes:
-            rates = time_paths(paths, dtype, batch, n_rows, repeats)
-            alone = time_products_alone(dtype, batch, n_rows, repeats)
+            rates, alone = time_paths(paths, dtype, batch, n_rows, repeats)
             print_table(batch, rates, bound.samples_per_second, alone)
             tables.append(
                 {
@@ -718,8 +738,8 @@ def main(argv=None) -> int:
     per_byte = results.get("memory", {}).get("bytes_per_data_byte")
     results["targets"] = found = targets(tables, warm, per_byte)
     print_targets(found)
-    if load is not None and load > BUSY_LOAD:
-        print(f"  (measured on a busy machine, load average {load:.2f}: see above)")
+    if others is not None and others > BUSY_SHARE:
+        print(f"  (measured while others used {others:.0%} of the CPU: see above)")
     results["peak_mib"] = peak = peak_rss_mib()
     print(f"\npeak memory of this process: {peak:,.0f} MiB")
     if args.json:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,10 +61,11 @@ def test_the_default_path_is_the_scan_path_fit_takes(bench):
 def test_short_run_agrees_in_float64_and_times_every_path(bench, short_run):
     stdout, figures = short_run
     assert f'backend "auto" picked {bench.AUTO}' in stdout
-    load = figures["load_before"]
-    assert f"load average before the run: {load:.2f}" in stdout
+    others = figures["others_cpu"]
+    assert 0 <= others <= 1
+    assert f"CPU in use by other processes before the run: {others:.0%}" in stdout
     assert ("warning: other processes are using the CPU" in stdout) == (
-        load > bench.BUSY_LOAD
+        others > bench.BUSY_SHARE
     )
     assert "all paths agree to 1e-6: yes" in stdout
     assert figures["agree"] is True
@@ -165,6 +167,23 @@ def test_products_alone_trains_every_full_minibatch(bench, engine):
     assert epoch() == 40  # two full minibatches; the last 10 rows are left out
     with pytest.raises(ValueError, match="unknown engine 'torch'"):
         bench.products_alone(X, 20, "torch")
+
+
+def test_a_busy_machine_is_noticed_and_named(bench, capsys):
+    if os.cpu_count() * bench.BUSY_SHARE >= 0.8:
+        pytest.skip("one busy core is below the busy threshold on this many cores")
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # let it start spinning
+        share = bench.others_cpu_use(1.0)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    # One spinning process keeps a whole core busy: 1 / cores of the machine.
+    assert share >= 0.8 / os.cpu_count()
+    out = capsys.readouterr().out
+    assert f"CPU in use by other processes before the run: {share:.0%}" in out
+    assert "warning: other processes are using the CPU" in out
 
 
 def test_memory_probe_reports_the_data_and_the_peak():

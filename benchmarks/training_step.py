@@ -73,6 +73,8 @@ TARGET_VS_NUMPY, TARGET_BOUND_20, TARGET_BOUND_256, TARGET_WARM = 1.5, 0.70, 0.8
 # One copy of the data: memory grows by about one byte per byte of data (two
 # copies would make it two).
 TARGET_BYTES_PER_BYTE = 1.5
+#: Seconds between timed epochs, for the previous path's threads to go idle.
+PAUSE = 0.3
 #: Above this share of all cores in use by others, the machine counts as busy.
 BUSY_SHARE = 0.1
 
@@ -366,7 +368,9 @@ def time_paths(paths, dtype, batch, n_rows, repeats) -> tuple[dict, dict]:
     each in turn, and each keeps its fastest epoch. On a shared machine an
     epoch is only ever slowed by others' work, so the fastest is the best
     estimate of what the path costs; taking turns spreads a slow spell over
-    all of them.
+    all of them. Each timed epoch waits :data:`PAUSE` seconds first: a BLAS
+    library's worker threads keep spinning for a while after a product, and
+    took 10-20% from an XLA path timed right after NumPy.
     """
     X = load_rows(n_rows, dtype)
     params = initial_params(dtype)
@@ -383,6 +387,7 @@ def time_paths(paths, dtype, batch, n_rows, repeats) -> tuple[dict, dict]:
     seconds = {name: [] for name in runs}
     for _ in range(repeats):
         for name, (run, _) in runs.items():
+            time.sleep(PAUSE)  # the last path's BLAS threads stop spinning
             start = time.perf_counter()
             run()
             seconds[name].append(time.perf_counter() - start)

@@ -135,6 +135,7 @@ def compile_scan_steps(
         one_step,
         sequences=[idx],
         outputs_info=[None, *params],
+        mode=mode,  # the loop body compiles with the same rewrites
         return_updates=False,
     )
     costs, finals = outputs[0], outputs[1:]

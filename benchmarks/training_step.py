@@ -641,7 +641,9 @@ def others_cpu_use(seconds: float = 1.0) -> float | None:
 
     def times():
         with open("/proc/stat") as stat:
-            fields = [int(v) for v in stat.readline().split()[1:]]
+            # user nice system idle iowait irq softirq steal; guest time
+            # (the fields after) is already counted in user and nice.
+            fields = [int(v) for v in stat.readline().split()[1:9]]
         idle = fields[3] + fields[4]  # idle + iowait
         return sum(fields) - idle, sum(fields)
 

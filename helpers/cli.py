@@ -756,15 +756,12 @@ def _interrupted_message(record: dict) -> str:
             "before are untouched"
         )
     path, state, n_epochs = record["checkpoint"]
-    where = f"epoch {state.epochs_done}"
-    if state.batches_done:
-        where = f"minibatch {state.batches_done} of epoch {state.epochs_done + 1}"
     then = f"resume with: python -m helpers train --resume {path}"
     if state.epochs_done >= n_epochs and not state.batches_done:
         then = "training had finished, but model.json and the figures may be missing"
     return (
-        f"interrupted; the checkpoint written after {where}, {path}, is intact "
-        f"(files are written to a temporary name, then renamed); {then}"
+        f"interrupted; the checkpoint written after {state.describe()}, {path}, is "
+        f"intact (files are written to a temporary name, then renamed); {then}"
     )
 
 

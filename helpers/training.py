@@ -76,6 +76,12 @@ class LoopState:
     partial_total: float
     rng_state: dict
 
+    def describe(self) -> str:
+        """Where the loop stands, in words: "epoch 2", "minibatch 7 of epoch 3"."""
+        if self.batches_done:
+            return f"minibatch {self.batches_done} of epoch {self.epochs_done + 1}"
+        return f"epoch {self.epochs_done}"
+
     def to_json(self) -> dict:
         return {
             "epochs_done": self.epochs_done,
@@ -106,12 +112,7 @@ class TrainingInterrupted(Exception):
 
     def __init__(self, state: LoopState):
         self.state = state
-        where = (
-            f"minibatch {state.batches_done} of epoch {state.epochs_done + 1}"
-            if state.batches_done
-            else f"epoch {state.epochs_done}"
-        )
-        super().__init__(f"training stopped after {where}")
+        super().__init__(f"training stopped after {state.describe()}")
 
 
 def _learning_rate(learning_rate):

@@ -40,6 +40,10 @@ NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=300
 # machines, and a busy machine does not slow spinning BLAS threads 10-fold.
 test notebooks: export OPENBLAS_NUM_THREADS = 1
 
+# The notebooks' figures from a test run go to runs/, so the committed ones
+# in figures/ (written by make notebooks) stay as they are.
+test: export FUN_WITH_THEANO_FIGURES = $(CURDIR)/runs/test-figures
+
 # Re-execute every notebook in place, top to bottom (after changing a helper).
 notebooks: $(DEV_STAMP)
 	cd notebooks && ../$(PY) -m jupyter nbconvert --to notebook --execute --inplace \

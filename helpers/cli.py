@@ -15,7 +15,10 @@ import hashlib
 import json
 import logging
 import math
+import os
 import platform
+import shlex
+import shutil
 import signal
 import sys
 import time
@@ -175,13 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         choices=("auto", *BACKENDS),
         default="auto",
-        help="compiler for the training steps: auto (the default) takes jax when "
-        "installed, else numba; c is PyTensor's C backend",
+        help="compiler for the training steps: auto takes jax when installed, "
+        "else numba; c is PyTensor's C backend",
     )
     t.add_argument(
         "--mode",
         default=None,
-        help="a PyTensor compile mode that overrides --backend's, e.g. FAST_COMPILE",
+        help="compile with this PyTensor mode instead (JAX, NUMBA, CVM, "
+        "FAST_COMPILE...); its backend is the run's, and a --backend naming "
+        "another is refused",
     )
     t.add_argument(
         "--resume",
@@ -249,14 +254,33 @@ class _StopRequest:
     def __init__(self):
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
+        self._writing = self._stop_after_write = False
 
     def __call__(self) -> bool:
         return self.signum is not None
 
     def _handle(self, signum, frame):
         if self.signum is not None and signum == signal.SIGINT:
+            if self._writing:
+                self._stop_after_write = True
+                return
             raise KeyboardInterrupt  # a second Ctrl-C stops at once
         self.signum = signum
+
+    @contextlib.contextmanager
+    def writing(self):
+        """A second Ctrl-C during the block stops once the block is done.
+
+        Wrapped around a checkpoint write, so the file the message after
+        the stop names is the one just written.
+        """
+        self._writing = True
+        try:
+            yield
+        finally:
+            self._writing = False
+        if self._stop_after_write:
+            raise KeyboardInterrupt
 
     def __enter__(self):
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -439,8 +463,9 @@ def run_train(
             get_mode(args.mode)
         except ValueError:
             raise UsageError(
-                f"--mode {args.mode}: PyTensor has no such mode; use NUMBA (the "
-                "default), CVM (the C backend), FAST_COMPILE or JAX"
+                f"--mode {args.mode}: PyTensor has no such mode; use JAX, NUMBA "
+                "(PyTensor's default), CVM (the C backend) or FAST_COMPILE, or "
+                "leave it out and choose with --backend"
             ) from None
     ckpt = _apply_resume(args, defaults) if args.resume else None
     from helpers.backends import cache_dirs, compile_mode
@@ -487,14 +512,9 @@ def run_train(
                 f"{ckpt.path}: the checkpoint's model takes {model.n_visible} inputs "
                 f"but {dataset.name} has {n_visible}"
             )
-        say(
-            f"resuming from {ckpt.path} after epoch {ckpt.state.epochs_done}"
-            + (
-                f", minibatch {ckpt.state.batches_done}"
-                if ckpt.state.batches_done
-                else ""
-            )
-        )
+        say(f"resuming from {ckpt.path}: it stopped after {ckpt.state.describe()}")
+        if record is not None:  # intact until this run writes a newer one
+            record["checkpoint"] = (ckpt.path, ckpt.state, args.epochs)
     else:
         model = AutoEncoder(n_visible, args.hidden, seed=args.seed, dtype=args.dtype)
     say(
@@ -549,7 +569,7 @@ def run_train(
             raise DivergenceError(
                 state.epochs_done, n_batches, float("nan"), what="the parameters"
             )
-        with _writing(checkpoint_path, "checkpoint"):
+        with stop.writing(), _writing(checkpoint_path, "checkpoint"):
             save_checkpoint(
                 checkpoint_path,
                 values,
@@ -559,9 +579,9 @@ def run_train(
                 input_spec=input_spec,
                 training=training_meta(history),
             )
-        written_checkpoint.append(state)
-        if record is not None:  # for the message if a second Ctrl-C stops at once
-            record["checkpoint"] = (checkpoint_path, state, args.epochs)
+            written_checkpoint.append(state)
+            if record is not None:  # for the message if a second Ctrl-C stops
+                record["checkpoint"] = (checkpoint_path, state, args.epochs)
 
     how = f"the {args.backend} backend"
     if args.mode is not None:
@@ -581,33 +601,38 @@ def run_train(
     history = ckpt.history if ckpt else History()
     try:
         with stop:
-            history = fit(
-                model,
-                X_train,
-                X_valid,
-                learning_rate=args.lr,
-                batch_size=args.batch_size,
-                n_epochs=args.epochs,
-                seed=args.seed,
-                cost=args.cost,
-                convention=args.convention,
-                progress=progress,
-                on_epoch=on_epoch,
-                backend=args.backend,
-                mode=args.mode,
-                history=history,
-                resume=ckpt.state if ckpt else None,
-                should_stop=stop,
-                on_checkpoint=on_checkpoint,
-            )
-    except TrainingInterrupted as exc:
-        on_checkpoint(exc.state, history)
-        name = signal.Signals(stop.signum).name
-        sys.stderr.write(
-            f"{name}: {exc}; checkpoint written to {checkpoint_path}\n"
-            f"resume with: python -m helpers train --resume {checkpoint_path}\n"
-        )
-        return 128 + stop.signum
+            try:
+                history = fit(
+                    model,
+                    X_train,
+                    X_valid,
+                    learning_rate=args.lr,
+                    batch_size=args.batch_size,
+                    n_epochs=args.epochs,
+                    seed=args.seed,
+                    cost=args.cost,
+                    convention=args.convention,
+                    progress=progress,
+                    on_epoch=on_epoch,
+                    backend=args.backend,
+                    mode=args.mode,
+                    history=history,
+                    resume=ckpt.state if ckpt else None,
+                    should_stop=stop,
+                    on_checkpoint=on_checkpoint,
+                )
+            except TrainingInterrupted as exc:
+                # Written and reported while the handlers are ours: a second
+                # Ctrl-C waits for the file instead of losing it, and then
+                # gets the message that names it.
+                on_checkpoint(exc.state, history)
+                name = signal.Signals(stop.signum).name
+                sys.stderr.write(
+                    f"{name}: {exc}; checkpoint written to {checkpoint_path}\n"
+                    f"resume with: {_python()} -m helpers train --resume "
+                    f"{checkpoint_path}\n"
+                )
+                return 128 + stop.signum
     except DivergenceError as exc:
         kept = (
             f"the last good parameters, from epoch "
@@ -748,6 +773,18 @@ def run_encode(args: argparse.Namespace, out=None) -> int:
     return 0
 
 
+def _python() -> str:
+    """How to run this interpreter from a shell: ``python`` when that finds it.
+
+    Outside an activated virtual environment ``python`` is another
+    interpreter, without the project's packages; the hint then names this one.
+    """
+    on_path = shutil.which("python")
+    if on_path and os.path.abspath(on_path) == os.path.abspath(sys.executable):
+        return "python"
+    return shlex.quote(sys.executable)
+
+
 def _interrupted_message(record: dict) -> str:
     """What a Ctrl-C that stopped at once left behind (``record`` from run_train)."""
     if "checkpoint" not in record:
@@ -756,7 +793,7 @@ def _interrupted_message(record: dict) -> str:
             "before are untouched"
         )
     path, state, n_epochs = record["checkpoint"]
-    then = f"resume with: python -m helpers train --resume {path}"
+    then = f"resume with: {_python()} -m helpers train --resume {path}"
     if state.epochs_done >= n_epochs and not state.batches_done:
         then = "training had finished, but model.json and the figures may be missing"
     return (

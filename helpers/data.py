@@ -330,9 +330,14 @@ def load_dataset(source: str | os.PathLike = DEFAULT_DATASET, key=None) -> Datas
     -------
     Dataset
     """
+    path = Path(source)
+    if key is not None and path.suffix != ".npz":
+        raise DataError(
+            f"{source}: an array name (--npz-key {key}) only applies to a .npz "
+            "archive; leave it out for this data"
+        )
     if str(source) == DEFAULT_DATASET:
         return load_mnist5k()
-    path = Path(source)
     if path.suffix in (".npy", ".npz"):
         return load_array(path, key=key)
     return load_idx(path)

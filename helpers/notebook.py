@@ -7,6 +7,7 @@ Every notebook's setup cell calls :func:`setup`, and saves its figures with
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import random
 from importlib import metadata
@@ -17,8 +18,13 @@ import numpy as np
 __all__ = ["FIGURES_DIR", "figure_path", "setup", "versions"]
 
 #: The project's ``figures/`` folder (beside ``helpers/``), wherever the
-#: notebook runs from.
-FIGURES_DIR = Path(__file__).resolve().parent.parent / "figures"
+#: notebook runs from; the environment variable ``FUN_WITH_THEANO_FIGURES``
+#: names another (``make test`` sends a test run's figures to
+#: ``runs/test-figures``, so running the tests leaves ``figures/`` alone).
+FIGURES_DIR = Path(
+    os.environ.get("FUN_WITH_THEANO_FIGURES")
+    or Path(__file__).resolve().parent.parent / "figures"
+)
 
 _PACKAGES = (
     "pytensor",
@@ -77,7 +83,7 @@ def setup(seed: int = 0) -> np.random.Generator:
 
 
 def figure_path(name: str) -> Path:
-    """Where a notebook saves a figure: ``figures/<name>.png``.
+    """Where a notebook saves a figure: ``<FIGURES_DIR>/<name>.png``.
 
     Parameters
     ----------
@@ -89,5 +95,5 @@ def figure_path(name: str) -> Path:
     >>> figure_path("05_filters").name
     '05_filters.png'
     """
-    FIGURES_DIR.mkdir(exist_ok=True)
+    FIGURES_DIR.mkdir(parents=True, exist_ok=True)
     return FIGURES_DIR / f"{name}.png"

@@ -7,7 +7,6 @@ send it real signals and inspect the real files it leaves.
 from __future__ import annotations
 
 import json
-import resource
 import signal
 import subprocess
 import sys
@@ -180,16 +179,28 @@ def test_unwritable_output_is_reported_before_training(tmp_path):
     assert blocker.read_text() == "not a folder"
 
 
-def _limit_file_size():
-    # A 300 KiB file-size limit stands in for a full disk: writes past it
-    # fail with EFBIG, as they would with ENOSPC.
-    resource.setrlimit(resource.RLIMIT_FSIZE, (300 * 1024, 300 * 1024))
+# The command line under a 300 KiB file-size limit, which stands in for a full
+# disk: writes past it fail with EFBIG, as they would with ENOSPC. The limit
+# is set by the child itself (no preexec_fn: forking this process, which has
+# JAX's threads, could deadlock).
+LIMITED_CLI = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_FSIZE, (300 * 1024, 300 * 1024))
+from helpers.cli import main
+sys.exit(main(["train", *sys.argv[1:]]))
+"""
 
 
 def test_failed_checkpoint_write_keeps_the_earlier_checkpoint(reference, tmp_path):
     good = (reference / "checkpoint.json").read_bytes()
     (tmp_path / "checkpoint.json").write_bytes(good)
-    result = run_cli(*SMALL, "--out", str(tmp_path), preexec_fn=_limit_file_size)
+    result = subprocess.run(
+        [sys.executable, "-c", LIMITED_CLI, *SMALL, "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert "checkpoint.json: could not write the checkpoint" in result.stderr
     assert "Traceback" not in result.stderr

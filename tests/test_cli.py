@@ -281,3 +281,44 @@ def test_no_validation_set_when_fraction_is_zero(tmp_path, capfd):
     assert "30 for training, 0 for validation" in stdout
     assert re.search(r"^epoch\s+1/1\s+train\s+\S+\s+\(", stdout, re.M)
     assert json.loads((out / "history.json").read_text())["valid_cost"] == []
+
+
+def test_a_second_ctrl_c_during_a_checkpoint_write_waits_for_it(tmp_path):
+    import signal
+
+    stop, target = cli._StopRequest(), tmp_path / "checkpoint.json"
+    with pytest.raises(KeyboardInterrupt), stop:
+        os.kill(os.getpid(), signal.SIGINT)  # the first: a request to stop
+        assert stop()
+        with stop.writing():
+            os.kill(os.getpid(), signal.SIGINT)  # the second waits for the write
+            target.write_text("written")
+        pytest.fail("the second Ctrl-C should stop once the write is done")
+    assert target.read_text() == "written"
+    # Outside a write, a second Ctrl-C stops at once.
+    with pytest.raises(KeyboardInterrupt), cli._StopRequest() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        pytest.fail("not reached")
+
+
+def test_hints_name_a_python_that_has_the_project(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: sys.executable)
+    assert cli._python() == "python"
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/python")
+    assert cli._python() == sys.executable or " " in sys.executable
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert cli._python().strip("'") == sys.executable
+
+
+def test_figures_go_where_the_environment_says(tmp_path):
+    code = (
+        "from helpers.notebook import figure_path\nprint(figure_path('07_backends'))\n"
+    )
+    env = {**os.environ, "FUN_WITH_THEANO_FIGURES": str(tmp_path / "figs")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "figs" / "07_backends.png")
+    assert (tmp_path / "figs").is_dir()

@@ -212,6 +212,13 @@ def test_npz_single_array_needs_no_key(tmp_path):
     np.testing.assert_array_equal(prepare(loaded), X.astype(np.float32))
 
 
+@pytest.mark.parametrize("name", ["x.npy", "train-images-idx3-ubyte.gz", "mnist5k"])
+def test_an_array_name_is_refused_where_there_is_no_archive(tmp_path, name):
+    source = name if name == "mnist5k" else tmp_path / name
+    with pytest.raises(DataError, match=r"--npz-key images\) only applies to a \.npz"):
+        load_dataset(source, key="images")
+
+
 def test_npz_key_picks_an_array(tmp_path):
     images, labels = _grey_images(), np.arange(7)
     np.savez_compressed(tmp_path / "set.npz", images=images, labels=labels)

@@ -10,6 +10,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -72,8 +73,13 @@ def test_checkpoint_after_every_epoch_is_a_model_file(reference):
     assert bits(reference / "checkpoint.json") == bits(reference / "model.json")
 
 
-def _start_and_signal(out: Path, signum: int) -> subprocess.CompletedProcess:
-    """Start training, send ``signum`` once the first epoch is reported."""
+def _start_and_signal(
+    out: Path, signum: int, again_after: float | None = None
+) -> subprocess.CompletedProcess:
+    """Start training, send ``signum`` once the first epoch is reported.
+
+    With ``again_after``, send a second SIGINT that many seconds later.
+    """
     proc = subprocess.Popen(
         [sys.executable, "-m", "helpers", "train", *SMALL, "--out", str(out)],
         cwd=ROOT,
@@ -86,6 +92,9 @@ def _start_and_signal(out: Path, signum: int) -> subprocess.CompletedProcess:
         lines.append(line)
         if line.startswith("epoch   1/"):
             proc.send_signal(signum)
+            if again_after is not None:
+                time.sleep(again_after)
+                proc.send_signal(signal.SIGINT)
             break
     stdout, stderr = proc.communicate(timeout=300)
     return subprocess.CompletedProcess(
@@ -114,6 +123,19 @@ def test_signal_writes_a_checkpoint_and_resume_matches_an_uninterrupted_run(
     expected = json.loads((reference / "history.json").read_text())
     assert history["train_cost"] == expected["train_cost"]
     assert history["valid_cost"] == expected["valid_cost"]
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.1])
+def test_a_second_ctrl_c_keeps_the_checkpoint_and_names_it(gap, tmp_path):
+    # Whether the second signal lands during the checkpoint write, during
+    # the message or at shutdown, the checkpoint of epoch 1 survives, the
+    # message names it, and no traceback is printed.
+    result = _start_and_signal(tmp_path, signal.SIGINT, again_after=gap)
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr
+    checkpoint = tmp_path / "checkpoint.json"
+    assert f"--resume {checkpoint}" in result.stderr
+    assert load_checkpoint(checkpoint).state.epochs_done >= 1
 
 
 def test_interrupted_mid_epoch_resume_is_bit_identical_in_process():

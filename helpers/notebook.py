@@ -15,16 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FIGURES_DIR", "figure_path", "setup", "versions"]
+__all__ = ["FIGURES_DIR", "PROJECT_DIR", "figure_path", "setup", "versions"]
 
-#: The project's ``figures/`` folder (beside ``helpers/``), wherever the
-#: notebook runs from; the environment variable ``FUN_WITH_THEANO_FIGURES``
-#: names another (``make test`` sends a test run's figures to
-#: ``runs/test-figures``, so running the tests leaves ``figures/`` alone).
-FIGURES_DIR = Path(
-    os.environ.get("FUN_WITH_THEANO_FIGURES")
-    or Path(__file__).resolve().parent.parent / "figures"
-)
+#: The project's top folder (holding ``helpers/``, ``notebooks/``...).
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+#: The project's ``figures/`` folder, wherever the notebook runs from; the
+#: environment variable ``FUN_WITH_THEANO_FIGURES`` names another
+#: (``make test`` sends a test run's figures to ``runs/test-figures``, so
+#: running the tests leaves ``figures/`` alone).
+FIGURES_DIR = Path(os.environ.get("FUN_WITH_THEANO_FIGURES") or PROJECT_DIR / "figures")
 
 _PACKAGES = (
     "pytensor",

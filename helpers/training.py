@@ -338,7 +338,8 @@ def train(
         flag it reads).
     on_checkpoint : callable, optional
         Called as ``on_checkpoint(state, history)`` at the end of every
-        epoch, after ``on_epoch``, to save what a resume needs.
+        epoch, before ``on_epoch``, to save what a resume needs: by the time
+        an epoch is reported, it is saved.
 
     Returns
     -------
@@ -414,10 +415,10 @@ def train(
             f", valid {history.valid_cost[-1]:.4f}" if history.valid_cost else "",
         )
         skip, total = 0, 0.0
-        if on_epoch is not None:
-            on_epoch(epoch, history)
         if on_checkpoint is not None:
             on_checkpoint(LoopState(epoch, 0, 0.0, rng.bit_generator.state), history)
+        if on_epoch is not None:
+            on_epoch(epoch, history)
         if should_stop is not None and should_stop() and epoch < n_epochs:
             raise TrainingInterrupted(LoopState(epoch, 0, 0.0, rng.bit_generator.state))
     return history

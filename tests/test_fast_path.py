@@ -471,3 +471,19 @@ def test_a_stop_at_the_end_of_an_epoch_says_so():
     assert str(TrainingInterrupted(state)) == (
         "training stopped after minibatch 7 of epoch 3"
     )
+
+
+def test_an_epoch_is_saved_before_it_is_reported(rows):
+    ae = AutoEncoder(12, 5, seed=0, dtype="float64")
+    steps = ScanSteps(ae.cost, ae.params, rows, backend="numba")
+    calls = []
+    train(
+        steps,
+        steps.X,
+        n_epochs=2,
+        batch_size=10,
+        progress=False,
+        on_epoch=lambda epoch, history: calls.append(("reported", epoch)),
+        on_checkpoint=lambda state, history: calls.append(("saved", state.epochs_done)),
+    )
+    assert calls == [("saved", 1), ("reported", 1), ("saved", 2), ("reported", 2)]

@@ -249,12 +249,24 @@ def _writing(path: Path, what: str):
 
 
 class _StopRequest:
-    """Turns SIGINT and SIGTERM into a request to stop between minibatches."""
+    """Turns SIGINT and SIGTERM into a request to stop between minibatches.
 
-    def __init__(self):
+    A second Ctrl-C calls ``on_second`` (default: raise KeyboardInterrupt),
+    at once or, during :meth:`writing`, once the write is done. The command
+    line passes a function that reports and exits the process at once: an
+    exception raised wherever the signal lands can break JAX while it
+    starts up or compiles.
+    """
+
+    def __init__(self, on_second=None):
         self.signum: int | None = None
         self._previous: dict[int, object] = {}
         self._writing = self._stop_after_write = False
+        self._on_second = on_second or self._raise
+
+    @staticmethod
+    def _raise():
+        raise KeyboardInterrupt
 
     def __call__(self) -> bool:
         return self.signum is not None
@@ -264,7 +276,8 @@ class _StopRequest:
             if self._writing:
                 self._stop_after_write = True
                 return
-            raise KeyboardInterrupt  # a second Ctrl-C stops at once
+            self._on_second()  # a second Ctrl-C stops at once
+            return
         self.signum = signum
 
     @contextlib.contextmanager
@@ -280,7 +293,7 @@ class _StopRequest:
         finally:
             self._writing = False
         if self._stop_after_write:
-            raise KeyboardInterrupt
+            self._on_second()
 
     def __enter__(self):
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -288,8 +301,15 @@ class _StopRequest:
         return self
 
     def __exit__(self, *exc_info):
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+        # Blocked while they are put back, so a signal arriving meanwhile
+        # waits for the restored handler instead of leaving one of ours.
+        signals = set(self._previous)
+        signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+        try:
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
 
 
 def _check_recorded(ckpt) -> None:
@@ -468,6 +488,9 @@ def run_train(
                 "leave it out and choose with --backend"
             ) from None
     ckpt = _apply_resume(args, defaults) if args.resume else None
+    record = {} if record is None else record
+    if ckpt is not None:  # intact until this run writes a newer one
+        _remember(record, ckpt.path, ckpt.state, ckpt.settings["epochs"], args.epochs)
     from helpers.backends import cache_dirs, compile_mode
 
     args.backend = _compiler(args)
@@ -513,8 +536,6 @@ def run_train(
                 f"but {dataset.name} has {n_visible}"
             )
         say(f"resuming from {ckpt.path}: it stopped after {ckpt.state.describe()}")
-        if record is not None:  # intact until this run writes a newer one
-            record["checkpoint"] = (ckpt.path, ckpt.state, args.epochs)
     else:
         model = AutoEncoder(n_visible, args.hidden, seed=args.seed, dtype=args.dtype)
     say(
@@ -580,8 +601,7 @@ def run_train(
                 training=training_meta(history),
             )
             written_checkpoint.append(state)
-            if record is not None:  # for the message if a second Ctrl-C stops
-                record["checkpoint"] = (checkpoint_path, state, args.epochs)
+            _remember(record, checkpoint_path, state, args.epochs, args.epochs)
 
     how = f"the {args.backend} backend"
     if args.mode is not None:
@@ -597,7 +617,7 @@ def run_train(
             else "(it keeps no compiled code between runs)"
         )
     )
-    stop = _StopRequest()
+    stop = _StopRequest(on_second=lambda: _exit_at_once(record))
     history = ckpt.history if ckpt else History()
     try:
         with stop:
@@ -629,8 +649,7 @@ def run_train(
                 name = signal.Signals(stop.signum).name
                 sys.stderr.write(
                     f"{name}: {exc}; checkpoint written to {checkpoint_path}\n"
-                    f"resume with: {_python()} -m helpers train --resume "
-                    f"{checkpoint_path}\n"
+                    f"resume with: {record['checkpoint'][2]}\n"
                 )
                 return 128 + stop.signum
     except DivergenceError as exc:
@@ -785,6 +804,15 @@ def _python() -> str:
     return shlex.quote(sys.executable)
 
 
+def _remember(record: dict, path: Path, state, recorded_epochs: int, epochs: int):
+    """Note the newest intact checkpoint, for the messages of a stop."""
+    command = f"{_python()} -m helpers train --resume {shlex.quote(str(path))}"
+    if epochs != recorded_epochs:
+        command += f" --epochs {epochs}"
+    finished = state.epochs_done >= epochs and not state.batches_done
+    record["checkpoint"] = (path, state, command, finished)
+
+
 def _interrupted_message(record: dict) -> str:
     """What a Ctrl-C that stopped at once left behind (``record`` from run_train)."""
     if "checkpoint" not in record:
@@ -792,14 +820,25 @@ def _interrupted_message(record: dict) -> str:
             "interrupted before this run wrote a checkpoint; files that were there "
             "before are untouched"
         )
-    path, state, n_epochs = record["checkpoint"]
-    then = f"resume with: {_python()} -m helpers train --resume {path}"
-    if state.epochs_done >= n_epochs and not state.batches_done:
-        then = "training had finished, but model.json and the figures may be missing"
+    path, state, command, finished = record["checkpoint"]
+    then = f"resume with: {command}"
+    if finished:
+        then = (
+            "training had finished, but model.json and the figures may be "
+            "missing; the checkpoint is itself a portable model file with the "
+            "final parameters (helpers.portable.load_model and the encode "
+            "command read it)"
+        )
     return (
         f"interrupted; the checkpoint written after {state.describe()}, {path}, is "
         f"intact (files are written to a temporary name, then renamed); {then}"
     )
+
+
+def _exit_at_once(record: dict) -> None:
+    """Report what a second Ctrl-C leaves behind and end the process now."""
+    os.write(2, (_interrupted_message(record) + "\n").encode())
+    os._exit(128 + signal.SIGINT)
 
 
 def main(argv: list[str] | None = None) -> int:

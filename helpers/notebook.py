@@ -23,7 +23,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 #: environment variable ``FUN_WITH_THEANO_FIGURES`` names another
 #: (``make test`` sends a test run's figures to ``runs/test-figures``, so
 #: running the tests leaves ``figures/`` alone).
-FIGURES_DIR = Path(os.environ.get("FUN_WITH_THEANO_FIGURES") or PROJECT_DIR / "figures")
+FIGURES_DIR = Path(
+    os.environ.get("FUN_WITH_THEANO_FIGURES") or PROJECT_DIR / "figures"
+).absolute()
 
 _PACKAGES = (
     "pytensor",

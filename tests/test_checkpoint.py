@@ -74,11 +74,15 @@ def test_checkpoint_after_every_epoch_is_a_model_file(reference):
 
 
 def _start_and_signal(
-    out: Path, signum: int, again_after: float | None = None
+    out: Path,
+    signum: int,
+    again_after: float | None = None,
+    trigger: str = "epoch   1/",
 ) -> subprocess.CompletedProcess:
-    """Start training, send ``signum`` once the first epoch is reported.
+    """Start training, send ``signum`` once a line starts with ``trigger``.
 
-    With ``again_after``, send a second SIGINT that many seconds later.
+    By default that is the first epoch's line. With ``again_after``, send a
+    second SIGINT that many seconds later.
     """
     proc = subprocess.Popen(
         [sys.executable, "-m", "helpers", "train", *SMALL, "--out", str(out)],
@@ -90,7 +94,7 @@ def _start_and_signal(
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if line.startswith("epoch   1/"):
+        if line.startswith(trigger):
             proc.send_signal(signum)
             if again_after is not None:
                 time.sleep(again_after)
@@ -125,7 +129,20 @@ def test_signal_writes_a_checkpoint_and_resume_matches_an_uninterrupted_run(
     assert history["valid_cost"] == expected["valid_cost"]
 
 
-@pytest.mark.parametrize("gap", [0.0, 0.1])
+@pytest.mark.parametrize("gap", [0.01, 0.05])
+def test_a_second_ctrl_c_while_compiling_stops_cleanly(gap, tmp_path):
+    # The second signal lands while JAX starts up or compiles: the process
+    # must report and exit, not crash inside a C extension.
+    result = _start_and_signal(
+        tmp_path, signal.SIGINT, again_after=gap, trigger="compiling"
+    )
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr and "terminate" not in result.stderr
+    assert "interrupted" in result.stderr or "stopped" in result.stderr
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.01, 0.1])
 def test_a_second_ctrl_c_keeps_the_checkpoint_and_names_it(gap, tmp_path):
     # Whether the second signal lands during the checkpoint write, during
     # the message or at shutdown, the checkpoint of epoch 1 survives, the

@@ -127,18 +127,24 @@ def test_help_documents_every_option(tmp_path):
 
 
 def test_a_second_ctrl_c_says_what_it_left(tmp_path):
-    from helpers.cli import _interrupted_message
+    from helpers.cli import _interrupted_message, _remember
     from helpers.training import LoopState
 
-    path = tmp_path / "checkpoint.json"
-    assert "before this run wrote a checkpoint" in _interrupted_message({})
-    text = _interrupted_message({"checkpoint": (path, LoopState(1, 0, 0.0, {}), 3)})
+    path, record = tmp_path / "a b" / "checkpoint.json", {}
+    assert "before this run wrote a checkpoint" in _interrupted_message(record)
+    _remember(record, path, LoopState(1, 0, 0.0, {}), 3, 3)
+    text = _interrupted_message(record)
     assert f"written after epoch 1, {path}, is intact" in text
-    assert f"--resume {path}" in text
-    text = _interrupted_message({"checkpoint": (path, LoopState(1, 4, 1.0, {}), 3)})
-    assert "after minibatch 4 of epoch 2" in text
-    text = _interrupted_message({"checkpoint": (path, LoopState(3, 0, 0.0, {}), 3)})
+    assert text.endswith(f"--resume '{path}'")  # quoted: the path has a space
+    _remember(record, path, LoopState(1, 4, 1.0, {}), 3, 3)
+    assert "after minibatch 4 of epoch 2" in _interrupted_message(record)
+    # Resumed with a larger --epochs: the hint keeps it.
+    _remember(record, path, LoopState(3, 0, 0.0, {}), 3, 5)
+    assert _interrupted_message(record).endswith(f"--resume '{path}' --epochs 5")
+    _remember(record, path, LoopState(3, 0, 0.0, {}), 3, 3)
+    text = _interrupted_message(record)
     assert "training had finished" in text and "--resume" not in text
+    assert "itself a portable model file" in text
 
 
 # --- one real run, end to end ---------------------------------------------------------

@@ -660,7 +660,7 @@ def run_train(
             else "this run had written no checkpoint yet"
         )
         if ckpt is not None and not written_checkpoint:
-            kept = f"the checkpoint it resumed from, {checkpoint_path}, is unchanged"
+            kept = f"the checkpoint it resumed from, {ckpt.path}, is unchanged"
         sys.stderr.write(f"error: {exc}; {kept}\n")
         return 3
     say(f"costs are {history.cost_label}")

@@ -399,3 +399,16 @@ def test_a_recorded_mode_must_match_the_recorded_backend(reference, tmp_path):
     result = run_cli("--resume", str(edited), "--epochs", "7")
     assert result.returncode == 2
     assert "its recorded mode 'TURBO' is not a PyTensor mode" in result.stderr
+
+
+def test_divergence_on_resume_names_the_checkpoint_it_resumed_from(reference, tmp_path):
+    doc = json.loads((reference / "checkpoint.json").read_text())
+    doc["training"]["resume"]["settings"]["lr"] = 1e38  # overflows at once
+    source = tmp_path / "source" / "checkpoint.json"
+    source.parent.mkdir()
+    source.write_text(json.dumps(doc))
+    other = tmp_path / "elsewhere"
+    result = run_cli("--resume", str(source), "--epochs", "7", "--out", str(other))
+    assert result.returncode == 3, result.stderr
+    assert f"the checkpoint it resumed from, {source}, is unchanged" in result.stderr
+    assert json.loads(source.read_text()) == doc

@@ -195,10 +195,7 @@ def prepare_mode(mode):
     >>> prepare_mode("NUMBA")
     'NUMBA'
     """
-    from pytensor.compile.mode import get_mode
-
-    linker = getattr(get_mode(mode), "linker", None)
-    if type(linker).__name__ == "JAXLinker":
+    if backend_of_mode(mode) == "jax":
         _prepare_jax()
     return mode
 

@@ -380,7 +380,14 @@ def _compiler(args: argparse.Namespace) -> str:
             return pick_backend(args.backend)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    compiles_with = backend_of_mode(args.mode)
+    try:
+        compiles_with = backend_of_mode(args.mode)
+    except ValueError:
+        raise UsageError(
+            f"--mode {args.mode}: PyTensor has no such mode; use JAX, NUMBA "
+            "(PyTensor's default), CVM (the C backend) or FAST_COMPILE, or "
+            "leave it out and choose with --backend"
+        ) from None
     if args.backend != "auto" and args.backend != compiles_with:
         raise UsageError(
             f"--mode {args.mode} compiles with the {compiles_with} backend, not "
@@ -476,17 +483,6 @@ def run_train(
         out.write(text + "\n")
         out.flush()
 
-    if args.mode is not None:
-        from pytensor.compile.mode import get_mode
-
-        try:
-            get_mode(args.mode)
-        except ValueError:
-            raise UsageError(
-                f"--mode {args.mode}: PyTensor has no such mode; use JAX, NUMBA "
-                "(PyTensor's default), CVM (the C backend) or FAST_COMPILE, or "
-                "leave it out and choose with --backend"
-            ) from None
     ckpt = _apply_resume(args, defaults) if args.resume else None
     record = {} if record is None else record
     if ckpt is not None:  # intact until this run writes a newer one

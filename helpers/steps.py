@@ -183,6 +183,8 @@ class ScanSteps:
     ----------
     backend : str
         The backend that compiled the steps (``mode``'s, when one is given).
+    mode : str or Mode
+        The compile mode used, for compiling more functions the same way.
     compile_seconds : float
         Time to build and compile the function (the first call of a shape
         may add the backend's own compilation, cached on disk for the jax
@@ -228,8 +230,8 @@ class ScanSteps:
             self.backend = backends.pick_backend(backend)
             mode = backends.compile_mode(self.backend)
         else:
-            self.backend = backends.backend_of_mode(mode)
-        backends.prepare_mode(mode)
+            self.backend = backends.backend_of_mode(backends.prepare_mode(mode))
+        self.mode = mode
         self.X = backends.as_aligned(X)
         self.n_rows = self.X.shape[0]
         start = time.perf_counter()

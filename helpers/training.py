@@ -582,7 +582,6 @@ def fit(
     >>> h.train_cost[-1] < h.train_cost[0]
     True
     """
-    from helpers.backends import compile_mode
     from helpers.steps import ScanSteps
 
     _check_batch_size(batch_size)
@@ -604,10 +603,9 @@ def fit(
     )
     x = model.input()
     graph = model.cost(x, cost=cost, convention=convention)
-    valid_mode = compile_mode(steps.backend) if mode is None else mode
     valid_fn = None
     if X_valid is not None:
-        valid_fn = compile_cost([x], graph, mode=valid_mode)
+        valid_fn = compile_cost([x], graph, mode=steps.mode)
     if history is None:
         history = History()
     history.cost_label = describe_cost(cost, convention, model.n_visible)

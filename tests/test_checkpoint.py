@@ -386,6 +386,14 @@ def test_a_mode_and_another_backend_on_one_command_are_refused(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_an_unknown_mode_is_refused_before_anything_is_written(tmp_path):
+    result = run_cli(*SMALL, "--mode", "TURBO", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "--mode TURBO: PyTensor has no such mode; use JAX" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_recorded_mode_must_match_the_recorded_backend(reference, tmp_path):
     doc = json.loads((reference / "checkpoint.json").read_text())
     doc["training"]["resume"]["settings"]["mode"] = "CVM"  # backend stays

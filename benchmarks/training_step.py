@@ -17,7 +17,7 @@ It first checks in float64 that every path reaches the same epoch cost as
 NumPy (to 1e-6, relative). Then, in float32 and float64 at batch sizes 20
 and 256, it times each path (the fastest of ``--repeats`` epochs, the paths
 taking turns) and the step's five matrix products alone, with no other work,
-on NumPy and on JAX: the ceiling of any path made of those products. It
+on NumPy, JAX and PyTorch: the ceiling of any path made of those products. It
 prints samples per second, the ratio to the project's default path and the
 fraction of the compute bound measured in the same run (the fastest large
 matrix product's GFLOP/s over the 3.92 MFLOP one step costs per sample, see
@@ -61,8 +61,10 @@ from helpers.speed import (  # noqa: E402
 
 N_VISIBLE, N_HIDDEN, LR = 784, 500, 0.1
 HAS = {m: importlib.util.find_spec(m) is not None for m in ("jax", "torch")}
-#: Engines that time the step's matrix products alone (the ceiling).
-CEILING_ENGINES = ("numpy", "jax") if HAS["jax"] else ("numpy",)
+#: Engines that time the step's matrix products alone (the ceiling): NumPy's
+#: BLAS, and XLA and PyTorch's BLAS when installed. Which one is fastest
+#: depends on the processor (on an Intel Xeon, PyTorch's MKL was).
+CEILING_ENGINES = ("numpy", *(m for m in ("jax", "torch") if HAS[m]))
 #: The backend ``fit`` picks, and the path it takes with it.
 AUTO = pick_backend("auto")
 DEFAULT_PATH = f"pytensor scan, data held ({AUTO})"
@@ -319,8 +321,25 @@ def products_alone(X, batch, engine):
             return n_steps * batch
 
         return epoch
+    if engine == "torch":
+        import torch
+
+        minibatches = [
+            torch.from_numpy(m.copy()) for m in np.split(X[: n_steps * batch], n_steps)
+        ]
+
+        def epoch():
+            W = torch.from_numpy(W0.copy())
+            with torch.no_grad():
+                for x in minibatches:
+                    h = x @ W
+                    r = h @ W.T
+                    W -= tiny * (x.T @ (r @ W) + r.T @ h)
+            return n_steps * batch
+
+        return epoch
     if engine != "jax":
-        raise ValueError(f"unknown engine {engine!r}: choose numpy or jax")
+        raise ValueError(f"unknown engine {engine!r}: choose numpy, jax or torch")
     import jax
 
     def step(W, x):
@@ -363,7 +382,7 @@ def check_agreement(paths: dict, n_rows: int, batch: int) -> dict[str, float]:
 def time_paths(paths, dtype, batch, n_rows, repeats) -> tuple[dict, dict]:
     """Samples per second of each path, and of the products alone per engine.
 
-    Every path, and :func:`products_alone` on NumPy and JAX, is built and run
+    Every path, and :func:`products_alone` on each engine, is built and run
     once untimed (which compiles); then ``repeats`` rounds time one epoch of
     each in turn, and each keeps its fastest epoch. On a shared machine an
     epoch is only ever slowed by others' work, so the fastest is the best

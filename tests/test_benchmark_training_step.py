@@ -88,7 +88,7 @@ def test_short_run_agrees_in_float64_and_times_every_path(bench, short_run):
         assert f"{rate / table['bound']:.0%}" in line
     assert f"{bench.DEFAULT_PATH:36s}" in stdout
     # Under it, the ceiling: the step's matrix products alone, per engine.
-    engines = ["numpy", "jax"] if bench.HAS["jax"] else ["numpy"]
+    engines = ["numpy"] + [m for m in ("jax", "torch") if bench.HAS[m]]
     assert list(table["products_alone"]) == engines
     for engine, rate in table["products_alone"].items():
         name = f"products alone ({engine})"
@@ -158,15 +158,15 @@ def test_bound_targets_show_the_ceiling_of_the_products_alone(bench):
     assert bound["shown"] == "60%; the products alone: 72%"  # the faster engine
 
 
-@pytest.mark.parametrize("engine", ["numpy", "jax"])
+@pytest.mark.parametrize("engine", ["numpy", "jax", "torch"])
 def test_products_alone_trains_every_full_minibatch(bench, engine):
-    if engine == "jax" and not bench.HAS["jax"]:
-        pytest.skip("jax is not installed")
+    if engine != "numpy" and not bench.HAS[engine]:
+        pytest.skip(f"{engine} is not installed")
     X = bench.load_rows(50, "float32")
     epoch = bench.products_alone(X, 20, engine)
     assert epoch() == 40  # two full minibatches; the last 10 rows are left out
-    with pytest.raises(ValueError, match="unknown engine 'torch'"):
-        bench.products_alone(X, 20, "torch")
+    with pytest.raises(ValueError, match="unknown engine 'cupy'"):
+        bench.products_alone(X, 20, "cupy")
 
 
 def test_a_busy_machine_is_noticed_and_named(bench, capsys):

@@ -31,7 +31,12 @@ from pytensor.graph.replace import graph_replace
 from helpers import backends
 from helpers.training import sgd_updates
 
-__all__ = ["ScanSteps", "compile_indexed_step", "compile_scan_steps"]
+__all__ = [
+    "TRANSPOSED_CARRY_BACKENDS",
+    "ScanSteps",
+    "compile_indexed_step",
+    "compile_scan_steps",
+]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +99,7 @@ def compile_scan_steps(
     learning_rate=0.1,
     *,
     mode=None,
+    carry_transposed: bool = False,
 ):
     """Compile a function that runs several SGD steps in one call.
 
@@ -101,6 +107,13 @@ def compile_scan_steps(
     ----------
     cost_fn, params, X_shared, learning_rate, mode
         As for :func:`compile_indexed_step`.
+    carry_transposed : bool
+        Carry every matrix parameter through the loop transposed: the loop
+        holds ``W.T`` in row-major memory, the cost sees its transpose (so
+        ``W`` itself), and ``W`` gets the transpose of the final value back.
+        The same arithmetic in another memory layout; which layout makes the
+        loop's matrix products faster depends on the backend (see
+        :data:`TRANSPOSED_CARRY_BACKENDS`).
 
     Returns
     -------
@@ -116,16 +129,29 @@ def compile_scan_steps(
     built once on the shared variables and its graph re-targeted to them.
     The results equal ``n_steps`` calls of :func:`compile_indexed_step` up to
     floating-point rounding (the compiled graphs differ).
+
+    Examples
+    --------
+    >>> from helpers.model import AutoEncoder
+    >>> X = pytensor.shared(np.eye(4, 6, dtype="float32"))
+    >>> ends = {}
+    >>> for flip in (False, True):
+    ...     ae = AutoEncoder(6, 3, seed=0)
+    ...     steps = compile_scan_steps(ae.cost, ae.params, X, carry_transposed=flip)
+    ...     costs = steps(np.array([[0, 1], [2, 3]]))
+    ...     ends[flip] = np.asarray(ae.W.get_value())
+    >>> ends[True].shape, bool(np.allclose(ends[False], ends[True], atol=1e-6))
+    ((6, 3), True)
     """
     params = list(params)
+    flipped = [carry_transposed and p.type.ndim == 2 for p in params]
     x = pt.matrix("x", dtype=X_shared.dtype)
     template = cost_fn(x)
 
     def one_step(idx_k, *state):
-        replacements = {
-            x: _rows(X_shared, idx_k),
-            **dict(zip(params, state, strict=True)),
-        }
+        replacements = {x: _rows(X_shared, idx_k)}
+        for p, carried, flip in zip(params, state, flipped, strict=True):
+            replacements[p] = carried.T if flip else carried
         cost = graph_replace(template, replacements, strict=False)
         updates = sgd_updates(cost, list(state), learning_rate)
         return [cost, *(new for _, new in updates)]
@@ -134,20 +160,30 @@ def compile_scan_steps(
     outputs = pytensor.scan(
         one_step,
         sequences=[idx],
-        outputs_info=[None, *params],
+        outputs_info=[
+            None,
+            *(p.T if f else p for p, f in zip(params, flipped, strict=True)),
+        ],
         mode=mode,  # the loop body compiles with the same rewrites
         return_updates=False,
     )
     costs, finals = outputs[0], outputs[1:]
+    ends = [f[-1].T if flip else f[-1] for f, flip in zip(finals, flipped, strict=True)]
     steps = pytensor.function(
         [idx],
         costs,
-        updates=[(p, final[-1]) for p, final in zip(params, finals, strict=True)],
+        updates=list(zip(params, ends, strict=True)),
         mode=mode,
     )
     steps.trust_input = True
     return steps
 
+
+#: Backends whose loop :class:`ScanSteps` compiles with ``carry_transposed``
+#: unless told otherwise. XLA's small matrix products ran faster with the
+#: 784-500 model's ``W`` carried as (500, 784); Numba's ran slower. ``make
+#: bench`` times both layouts on both backends.
+TRANSPOSED_CARRY_BACKENDS = frozenset({"jax"})
 
 #: Rows per call that :class:`ScanSteps` aims at by default: enough steps per
 #: call that the per-call cost vanishes, few enough that a stop request or
@@ -178,6 +214,9 @@ class ScanSteps:
         with the mode's backend (:func:`helpers.backends.backend_of_mode`).
     steps_per_call : int, optional
         Default: about :data:`ROWS_PER_CALL` rows per call.
+    carry_transposed : bool, optional
+        See :func:`compile_scan_steps`. Default: on the backends in
+        :data:`TRANSPOSED_CARRY_BACKENDS`. Only the speed differs.
 
     Attributes
     ----------
@@ -185,6 +224,8 @@ class ScanSteps:
         The backend that compiled the steps (``mode``'s, when one is given).
     mode : str or Mode
         The compile mode used, for compiling more functions the same way.
+    carry_transposed : bool
+        Whether the loop carries the matrix parameters transposed.
     compile_seconds : float
         Time to build and compile the function (the first call of a shape
         may add the backend's own compilation, cached on disk for the jax
@@ -212,6 +253,7 @@ class ScanSteps:
         backend: str = "auto",
         mode=None,
         steps_per_call: int | None = None,
+        carry_transposed: bool | None = None,
     ):
         if steps_per_call is None:
             steps_per_call = max(1, ROWS_PER_CALL // max(1, batch_size))
@@ -232,6 +274,9 @@ class ScanSteps:
         else:
             self.backend = backends.backend_of_mode(backends.prepare_mode(mode))
         self.mode = mode
+        if carry_transposed is None:
+            carry_transposed = self.backend in TRANSPOSED_CARRY_BACKENDS
+        self.carry_transposed = bool(carry_transposed)
         self.X = backends.as_aligned(X)
         self.n_rows = self.X.shape[0]
         start = time.perf_counter()
@@ -242,7 +287,12 @@ class ScanSteps:
         empty = backends.aligned_empty((0, *self.X.shape[1:]), self.X.dtype)
         self._X_shared = pytensor.shared(empty, borrow=True, name="X_train")
         self._steps = compile_scan_steps(
-            cost_fn, self.params, self._X_shared, learning_rate, mode=mode
+            cost_fn,
+            self.params,
+            self._X_shared,
+            learning_rate,
+            mode=mode,
+            carry_transposed=self.carry_transposed,
         )
         self._X_shared.set_value(self.X, borrow=True)
         self.compile_seconds = time.perf_counter() - start

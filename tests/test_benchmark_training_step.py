@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,14 @@ def test_the_default_path_is_the_scan_path_fit_takes(bench):
     assert next(iter(paths)) == bench.DEFAULT_PATH
     held = [name for name in paths if name.startswith("pytensor scan, data held")]
     assert len(held) == len(set(held)) == len(bench.installed_backends())
+    # Each backend's scan is also timed with W in the layout fit does not pick.
+    for backend in bench.installed_backends():
+        fits_choice = backend in bench.TRANSPOSED_CARRY_BACKENDS
+        layout = "W as stored" if fits_choice else "W transposed"
+        maker, named = paths[f"pytensor scan, {layout} ({backend})"]
+        assert named == backend and maker.keywords == {
+            "carry_transposed": not fits_choice
+        }
     assert "numpy, analytic gradient" in paths
 
 
@@ -167,6 +176,19 @@ def test_products_alone_trains_every_full_minibatch(bench, engine):
     assert epoch() == 40  # two full minibatches; the last 10 rows are left out
     with pytest.raises(ValueError, match="unknown engine 'cupy'"):
         bench.products_alone(X, 20, "cupy")
+
+
+def test_products_alone_in_either_layout_are_the_same_products(bench):
+    rng = np.random.default_rng(0)
+    W, x = rng.random((7, 4)), rng.random((3, 7))
+    as_stored = bench._products(W, x, transposed=False)
+    flipped = bench._products(np.ascontiguousarray(W.T), x, transposed=True)
+    assert as_stored.shape == (7, 4) and flipped.shape == (4, 7)
+    np.testing.assert_allclose(flipped.T, as_stored, rtol=1e-12)
+    h = x @ W  # the tied weight's gradient, both halves
+    np.testing.assert_allclose(as_stored, x.T @ (h @ W.T @ W) + (h @ W.T).T @ h)
+    X = bench.load_rows(50, "float32")
+    assert bench.products_alone(X, 20, "numpy", transposed=True)() == 40
 
 
 def test_a_busy_machine_is_noticed_and_named(bench, capsys):

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from helpers import backends
 from helpers.model import AutoEncoder
-from helpers.steps import ScanSteps, compile_indexed_step
+from helpers.steps import TRANSPOSED_CARRY_BACKENDS, ScanSteps, compile_indexed_step
 from helpers.training import (
     DivergenceError,
     TrainingInterrupted,
@@ -175,11 +175,19 @@ def test_a_jax_mode_passed_straight_to_fit_trains_in_float32():
 # ------------------------------------------------------------ ScanSteps
 
 
+@pytest.mark.parametrize("carry_transposed", [False, True])
 @pytest.mark.parametrize("backend", INSTALLED)
-def test_scan_steps_equal_one_step_per_call(backend, rows):
+def test_scan_steps_equal_one_step_per_call(backend, carry_transposed, rows):
     order = np.random.default_rng(0).permutation(50)[:48].reshape(6, 8)
     ae = AutoEncoder(12, 5, seed=1, dtype="float64")
-    steps = ScanSteps(ae.cost, ae.params, rows, 0.5, backend=backend)
+    steps = ScanSteps(
+        ae.cost,
+        ae.params,
+        rows,
+        0.5,
+        backend=backend,
+        carry_transposed=carry_transposed,
+    )
     costs = steps.run(order)
     twin = AutoEncoder(12, 5, seed=1, dtype="float64")
     one = compile_indexed_step(twin.cost, twin.params, pytensor.shared(rows), 0.5)
@@ -193,11 +201,14 @@ def test_scan_steps_equal_one_step_per_call(backend, rows):
 def test_parameters_come_back_as_writable_numpy_arrays(backend, rows):
     ae = AutoEncoder(12, 5, seed=0)
     steps = ScanSteps(ae.cost, ae.params, rows.astype("float32"), backend=backend)
+    # The loop's layout of W is the backend's choice; W comes back as it was.
+    assert steps.carry_transposed == (backend in TRANSPOSED_CARRY_BACKENDS)
     steps.run(np.arange(10).reshape(2, 5))
     for p in ae.params:
         value = p.get_value(borrow=True)
         assert type(value) is np.ndarray and value.dtype == np.float32
-    assert ae.get_values()["W"].flags.writeable
+    W = ae.get_values()["W"]
+    assert W.shape == (12, 5) and W.flags.c_contiguous and W.flags.writeable
     assert steps.backend == backend
 
 

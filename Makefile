@@ -50,7 +50,7 @@ notebooks: $(DEV_STAMP)
 		--ExecutePreprocessor.record_timing=False *.ipynb
 
 # Every training path side by side: samples/s, ratios, compute bound, compile
-# times, peak memory (about 7 minutes).
+# times, peak memory (about 9 minutes).
 bench: $(DEV_STAMP)
 	$(PY) benchmarks/training_step.py
 

@@ -28,7 +28,7 @@ the caches of normal runs live), and the memory of one epoch of ``fit`` on
 project's targets are met. It warns when other processes were using the CPU
 as it started.
 
-    python benchmarks/training_step.py            # about 7 minutes
+    python benchmarks/training_step.py            # about 9 minutes
     python benchmarks/training_step.py --short    # float32, batch 20, 300 rows
 """
 

@@ -413,10 +413,9 @@ def time_paths(paths, dtype, batch, n_rows, repeats) -> tuple[dict, dict]:
     Every path, and :func:`products_alone` on each engine in both layouts of
     ``W`` (the faster counts), is built and run once untimed (which
     compiles); then ``repeats`` rounds time one epoch of each in turn, and
-    each keeps its fastest epoch. On a shared machine an
-    epoch is only ever slowed by others' work, so the fastest is the best
-    estimate of what the path costs; taking turns spreads a slow spell over
-    all of them. Each timed epoch waits :data:`PAUSE` seconds first: a BLAS
+    each keeps its fastest epoch. On a shared machine an epoch is only ever
+    slowed by others' work, so the fastest is the best estimate of what the
+    path costs; taking turns spreads a slow spell over all of them. Each timed epoch waits :data:`PAUSE` seconds first: a BLAS
     library's worker threads keep spinning for a while after a product, and
     took 10-20% from an XLA path timed right after NumPy.
     """

@@ -415,9 +415,10 @@ def time_paths(paths, dtype, batch, n_rows, repeats) -> tuple[dict, dict]:
     compiles); then ``repeats`` rounds time one epoch of each in turn, and
     each keeps its fastest epoch. On a shared machine an epoch is only ever
     slowed by others' work, so the fastest is the best estimate of what the
-    path costs; taking turns spreads a slow spell over all of them. Each timed epoch waits :data:`PAUSE` seconds first: a BLAS
-    library's worker threads keep spinning for a while after a product, and
-    took 10-20% from an XLA path timed right after NumPy.
+    path costs; taking turns spreads a slow spell over all of them. Each
+    timed epoch waits :data:`PAUSE` seconds first: a BLAS library's worker
+    threads keep spinning for a while after a product, and took 10-20% from
+    an XLA path timed right after NumPy.
     """
     X = load_rows(n_rows, dtype)
     params = initial_params(dtype)

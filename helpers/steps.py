@@ -111,8 +111,9 @@ def compile_scan_steps(
         Carry every matrix parameter through the loop transposed: the loop
         holds ``W.T`` in row-major memory, the cost sees its transpose (so
         ``W`` itself), and ``W`` gets the transpose of the final value back.
-        The same arithmetic in another memory layout; which layout makes the
-        loop's matrix products faster depends on the backend (see
+        The same computation in another memory layout, rounded differently
+        (float32 results differ in the last digits); which layout makes the
+        loop faster depends on the backend (see
         :data:`TRANSPOSED_CARRY_BACKENDS`).
 
     Returns
@@ -180,9 +181,9 @@ def compile_scan_steps(
 
 
 #: Backends whose loop :class:`ScanSteps` compiles with ``carry_transposed``
-#: unless told otherwise. XLA's small matrix products ran faster with the
-#: 784-500 model's ``W`` carried as (500, 784); Numba's ran slower. ``make
-#: bench`` times both layouts on both backends.
+#: unless told otherwise. On JAX the 784-500 model's training step ran
+#: faster with ``W`` carried as (500, 784); on Numba it ran slower. ``make
+#: bench`` times both layouts on every backend.
 TRANSPOSED_CARRY_BACKENDS = frozenset({"jax"})
 
 #: Rows per call that :class:`ScanSteps` aims at by default: enough steps per
@@ -216,7 +217,8 @@ class ScanSteps:
         Default: about :data:`ROWS_PER_CALL` rows per call.
     carry_transposed : bool, optional
         See :func:`compile_scan_steps`. Default: on the backends in
-        :data:`TRANSPOSED_CARRY_BACKENDS`. Only the speed differs.
+        :data:`TRANSPOSED_CARRY_BACKENDS`. Only the speed and the rounding
+        differ.
 
     Attributes
     ----------
@@ -276,6 +278,11 @@ class ScanSteps:
         self.mode = mode
         if carry_transposed is None:
             carry_transposed = self.backend in TRANSPOSED_CARRY_BACKENDS
+        elif not isinstance(carry_transposed, bool | np.bool_):
+            raise TypeError(
+                "carry_transposed must be True, False or None (the backend's "
+                f"choice), not {carry_transposed!r}"
+            )
         self.carry_transposed = bool(carry_transposed)
         self.X = backends.as_aligned(X)
         self.n_rows = self.X.shape[0]
@@ -330,10 +337,12 @@ class ScanSteps:
                 f"data has rows 0 to {self.n_rows - 1}"
             )
         costs = np.array(self._steps(np.ascontiguousarray(rows, dtype=np.int64)))
-        # The jax backend leaves its own arrays in the shared variables; give
-        # callers (checkpoints, plots, get_value) NumPy arrays back.
+        # The jax backend leaves its own arrays in the shared variables, and
+        # with carry_transposed the C and Python backends leave transposed
+        # views; give callers (checkpoints, plots, get_value) row-major
+        # NumPy arrays back.
         for p in self.params:
             value = p.get_value(borrow=True)
-            if type(value) is not np.ndarray:
-                p.set_value(np.array(value))
+            if type(value) is not np.ndarray or not value.flags.c_contiguous:
+                p.set_value(np.ascontiguousarray(value))
         return costs

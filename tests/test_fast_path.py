@@ -212,6 +212,23 @@ def test_parameters_come_back_as_writable_numpy_arrays(backend, rows):
     assert steps.backend == backend
 
 
+def test_transposed_w_comes_back_row_major_from_a_node_by_node_backend(rows):
+    # The Python backend (like C) leaves the transposed loop value as a view.
+    ae = AutoEncoder(12, 5, seed=0)
+    X = rows.astype("float32")
+    steps = ScanSteps(ae.cost, ae.params, X, mode="FAST_COMPILE", carry_transposed=True)
+    steps.run(np.arange(10).reshape(2, 5))
+    W = ae.W.get_value(borrow=True)
+    assert W.shape == (12, 5) and W.flags.c_contiguous
+
+
+@pytest.mark.parametrize("flag", ["false", 0, 1.0])
+def test_carry_transposed_takes_only_a_bool_or_none(rows, flag):
+    ae = AutoEncoder(12, 5, seed=0)
+    with pytest.raises(TypeError, match="carry_transposed must be True, False or"):
+        ScanSteps(ae.cost, ae.params, rows.astype("float32"), carry_transposed=flag)
+
+
 @pytest.mark.parametrize("backend", INSTALLED)
 def test_the_data_is_held_once_without_a_copy_when_aligned(backend):
     X = backends.aligned_empty((40, 12), "float32")
